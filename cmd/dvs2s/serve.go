@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dvs2s/dvs2s/stack"
+)
+
+func init() {
+	register(command{name: "serve", summary: "start the whole stack (HTTPS, embedded SQLite, demo data)", run: serve})
+}
+
+// dataFlag adds --data, shared by every command that works on a data directory.
+func dataFlag(fs interface {
+	StringVar(*string, string, string, string)
+}, p *string) {
+	fs.StringVar(p, "data", ".dvs2s", "data directory (database, keys, certificates, stack.json)")
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	var c stack.Config
+	var hosts, logLevel, logFormat string
+	dataFlag(fs, &c.DataDir)
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1", "address to listen on")
+	fs.IntVar(&c.Port, "port", stack.DefaultPort, "first port the stack may use (identity service; environments follow); 0 picks free ports")
+	fs.StringVar(&hosts, "host", "", "comma-separated extra host names for the TLS certificate; the first is used in URLs (default localhost)")
+	fs.BoolVar(&c.NoDemo, "no-demo", false, "do not seed the demo tenants, apps and users")
+	fs.BoolVar(&c.AllowDemoOnNetwork, "allow-demo-on-network", false, "accept the well-known demo credentials even when listening beyond loopback")
+	fs.DurationVar(&c.TokenLifetime, "token-lifetime", time.Hour, "access token lifetime")
+	fs.DurationVar(&c.KeyRotation, "key-rotation", 30*24*time.Hour, "how long a token-signing key signs before the next one takes over")
+	fs.DurationVar(&c.KeyOverlap, "key-overlap", 24*time.Hour, "how long a signing key is published before it signs, and after it stops")
+	fs.DurationVar(&c.CacheTTL, "cache-ttl", time.Second, "how long the token path caches directory reads (changes by other processes show after this)")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if hosts != "" {
+		c.Hosts = strings.Split(hosts, ",")
+	}
+	c.MasterKey = os.Getenv("DVS2S_MASTER_KEY")
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch logFormat {
+	case "text":
+		c.Logger = slog.New(slog.NewTextHandler(stderr, opts))
+	case "json":
+		c.Logger = slog.New(slog.NewJSONHandler(stderr, opts))
+	default:
+		return fmt.Errorf("--log-format %q: use text or json", logFormat)
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := stack.Start(ctx, c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, s.Summary())
+	<-ctx.Done()
+	c.Logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.Close(sctx)
+}
