@@ -63,12 +63,12 @@ func (s *Server) clientCredentials(w http.ResponseWriter, req *tokenRequest) {
 		s.writeError(w, r, badRequest("invalid_request", 9001023, "The grant type isn't supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint."))
 		return
 	}
-	ident, e := s.requestedResource(req)
+	t, e := s.tenant(ctx, req.seg, "invalid_request")
 	if e != nil {
 		s.writeError(w, r, e)
 		return
 	}
-	t, e := s.tenant(ctx, req.seg, "invalid_request")
+	ident, e := s.requestedResource(req)
 	if e != nil {
 		s.writeError(w, r, e)
 		return

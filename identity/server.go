@@ -247,7 +247,7 @@ func newRH() string {
 	return "0.A" + hex.EncodeToString(b)
 }
 
-func slogStr(k, v string) slog.Attr { return slog.String(k, v) }
+func slogStr(k, v string) slog.Attr     { return slog.String(k, v) }
 func slogInt(k string, v int) slog.Attr { return slog.Int(k, v) }
 
 func levelFor(status int) slog.Level {
