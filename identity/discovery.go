@@ -80,7 +80,6 @@ func (s *Server) openIDConfig(ver int) http.HandlerFunc {
 				"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
 				"issuer":                                s.base + "/" + issuerTID + "/v2.0",
 				"request_uri_parameter_supported":       false,
-				"userinfo_endpoint":                     b + "/openid/userinfo",
 				"authorization_endpoint":                b + "/oauth2/v2.0/authorize",
 				"http_logout_supported":                 true,
 				"frontchannel_logout_supported":         true,
