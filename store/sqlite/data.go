@@ -1,0 +1,799 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dvs2s/dvs2s/schema"
+	"github.com/dvs2s/dvs2s/store"
+)
+
+// Data is store.Data for one environment, in its own SQLite database file.
+type Data struct {
+	db *sql.DB
+	q  querier // db, or the transaction inside InTx
+
+	mu     *sync.Mutex
+	schema **schema.Schema // last synced schema, shared with transactions
+}
+
+var _ store.Data = (*Data)(nil)
+
+type querier interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// OpenData opens (creating if needed) an environment's database.
+func OpenData(ctx context.Context, path string) (*Data, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(0)
+	d := &Data{db: db, q: db, mu: &sync.Mutex{}, schema: new(*schema.Schema)}
+	for _, stmt := range []string{
+		`CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS _seq (v INTEGER NOT NULL)`,
+		`INSERT INTO _seq (v) SELECT 1000 WHERE NOT EXISTS (SELECT 1 FROM _seq)`,
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlite: init %s: %w", path, err)
+		}
+	}
+	return d, nil
+}
+
+// Close closes the database.
+func (d *Data) Close() error { return d.db.Close() }
+
+func quote(id string) string { return `"` + strings.ReplaceAll(id, `"`, `""`) + `"` }
+
+// typeCol is the column holding the table of a polymorphic lookup.
+func typeCol(c *schema.Column) string { return c.LogicalName + "type" }
+
+func polymorphic(c *schema.Column) bool {
+	return c.Type == schema.Owner || c.Type == schema.Customer || len(c.Targets) > 1
+}
+
+func sqlType(c *schema.Column) string {
+	switch c.Type {
+	case schema.String, schema.Memo:
+		return "TEXT COLLATE NOCASE"
+	case schema.Integer, schema.BigInt, schema.Choice, schema.State, schema.Status, schema.Boolean:
+		return "INTEGER"
+	case schema.Decimal, schema.Double, schema.Money:
+		return "REAL"
+	}
+	return "TEXT" // DateTime (ISO 8601 UTC sorts as text), GUIDs, lookups
+}
+
+// Sync implements store.Data.
+func (d *Data) Sync(ctx context.Context, s *schema.Schema) error {
+	for _, t := range s.Tables() {
+		if err := d.syncTable(ctx, t); err != nil {
+			return err
+		}
+	}
+	d.mu.Lock()
+	*d.schema = s
+	d.mu.Unlock()
+	for _, m := range s.ManyToManys() {
+		stmts := []string{
+			fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (%s TEXT NOT NULL, %s TEXT NOT NULL, PRIMARY KEY (%s, %s))`,
+				quote(m.Intersect), quote(m.Entity1Col), quote(m.Entity2Col), quote(m.Entity1Col), quote(m.Entity2Col)),
+			fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (%s)`, quote(m.Intersect+"_"+m.Entity2Col), quote(m.Intersect), quote(m.Entity2Col)),
+		}
+		for _, st := range stmts {
+			if _, err := d.q.ExecContext(ctx, st); err != nil {
+				return fmt.Errorf("sqlite: sync %s: %w", m.Intersect, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (d *Data) syncTable(ctx context.Context, t *schema.Table) error {
+	existing := map[string]bool{}
+	rows, err := d.q.QueryContext(ctx, `SELECT name FROM pragma_table_info(?)`, t.LogicalName)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		existing[n] = true
+	}
+	rows.Close()
+	var stmts []string
+	if len(existing) == 0 {
+		var defs []string
+		for _, c := range t.Columns {
+			def := quote(c.LogicalName) + " " + sqlType(c)
+			if c.LogicalName == t.PrimaryID {
+				def += " PRIMARY KEY"
+			}
+			defs = append(defs, def)
+			if polymorphic(c) {
+				defs = append(defs, quote(typeCol(c))+" TEXT")
+			}
+		}
+		stmts = append(stmts, fmt.Sprintf("CREATE TABLE %s (%s)", quote(t.LogicalName), strings.Join(defs, ", ")))
+	} else {
+		for _, c := range t.Columns {
+			if !existing[c.LogicalName] {
+				stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", quote(t.LogicalName), quote(c.LogicalName), sqlType(c)))
+			}
+			if polymorphic(c) && !existing[typeCol(c)] {
+				stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s TEXT", quote(t.LogicalName), quote(typeCol(c))))
+			}
+		}
+	}
+	index := func(name string, unique bool, cols ...string) {
+		q := make([]string, len(cols))
+		for i, c := range cols {
+			q[i] = quote(c)
+		}
+		u := ""
+		if unique {
+			u = "UNIQUE "
+		}
+		stmts = append(stmts, fmt.Sprintf("CREATE %sINDEX IF NOT EXISTS %s ON %s (%s)", u, quote(t.LogicalName+"_"+name), quote(t.LogicalName), strings.Join(q, ", ")))
+	}
+	index(t.PrimaryName, false, t.PrimaryName)
+	index("createdon", false, "createdon")
+	for _, c := range t.Columns {
+		if c.Type.IsLookup() || c.LogicalName == "applicationid" || c.LogicalName == "azureactivedirectoryobjectid" {
+			index(c.LogicalName, false, c.LogicalName)
+		}
+	}
+	for _, k := range t.Keys {
+		index("key_"+k.Name, true, k.Columns...)
+	}
+	for _, st := range stmts {
+		if _, err := d.q.ExecContext(ctx, st); err != nil {
+			return fmt.Errorf("sqlite: sync %s: %w", t.LogicalName, err)
+		}
+	}
+	return nil
+}
+
+// encode converts a Row value to its SQL form.
+func encode(c *schema.Column, v any) (any, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case store.Ref:
+		return strings.ToLower(x.ID), nil
+	case time.Time:
+		return x.UTC().Format(timeFormat), nil
+	case bool:
+		if x {
+			return int64(1), nil
+		}
+		return int64(0), nil
+	case string, int64, float64:
+		return x, nil
+	case int:
+		return int64(x), nil
+	}
+	return nil, fmt.Errorf("sqlite: column %s: unsupported value type %T", c.LogicalName, v)
+}
+
+const timeFormat = "2006-01-02T15:04:05Z"
+
+// decode converts a scanned SQL value to the Row value of column c.
+func decode(c *schema.Column, v any, typ any) any {
+	if v == nil {
+		return nil
+	}
+	switch c.Type {
+	case schema.Boolean:
+		n, _ := v.(int64)
+		return n != 0
+	case schema.DateTime:
+		s, _ := v.(string)
+		t, err := time.Parse(timeFormat, s)
+		if err != nil {
+			return nil
+		}
+		return t
+	case schema.Decimal, schema.Double, schema.Money:
+		switch n := v.(type) {
+		case float64:
+			return n
+		case int64:
+			return float64(n)
+		}
+	case schema.Lookup, schema.Owner, schema.Customer:
+		id, _ := v.(string)
+		r := store.Ref{ID: id}
+		if s, ok := typ.(string); ok && s != "" {
+			r.Table = s
+		} else if len(c.Targets) > 0 {
+			r.Table = c.Targets[0]
+		}
+		return r
+	case schema.String, schema.Memo, schema.UniqueIdentifier:
+		if b, ok := v.([]byte); ok {
+			return string(b)
+		}
+	}
+	return v
+}
+
+// selectList returns the SQL select list for cols (all when nil) and the
+// columns in order.
+func selectList(t *schema.Table, cols []string, alias string) (string, []*schema.Column, error) {
+	var cs []*schema.Column
+	if cols == nil {
+		cs = t.Columns
+	} else {
+		for _, n := range cols {
+			c := t.Column(n)
+			if c == nil {
+				return "", nil, fmt.Errorf("sqlite: %s has no column %s", t.LogicalName, n)
+			}
+			cs = append(cs, c)
+		}
+	}
+	var b strings.Builder
+	for i, c := range cs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(alias + "." + quote(c.LogicalName))
+		if polymorphic(c) {
+			b.WriteString(", " + alias + "." + quote(typeCol(c)))
+		}
+	}
+	return b.String(), cs, nil
+}
+
+func scanRow(rows interface{ Scan(...any) error }, cs []*schema.Column) (store.Row, error) {
+	n := len(cs)
+	for _, c := range cs {
+		if polymorphic(c) {
+			n++
+		}
+	}
+	vals := make([]any, n)
+	ptrs := make([]any, n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, mapErr(err)
+	}
+	r := make(store.Row, len(cs))
+	i := 0
+	for _, c := range cs {
+		var typ any
+		v := vals[i]
+		i++
+		if polymorphic(c) {
+			typ = vals[i]
+			i++
+		}
+		r[c.LogicalName] = decode(c, v, typ)
+	}
+	return r, nil
+}
+
+// nextVersion takes the next row version number; it must run inside a
+// write transaction.
+func nextVersion(ctx context.Context, q querier) (int64, error) {
+	var v int64
+	err := q.QueryRowContext(ctx, `UPDATE _seq SET v = v + 1 RETURNING v`).Scan(&v)
+	return v, err
+}
+
+// write runs fn in a transaction unless d already is one.
+func (d *Data) write(ctx context.Context, fn func(q querier) error) error {
+	if _, ok := d.q.(*sql.Tx); ok {
+		return fn(d.q)
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return mapErr(tx.Commit())
+}
+
+// assignments returns column names and SQL values for a row.
+func assignments(t *schema.Table, r store.Row) ([]string, []any, error) {
+	var names []string
+	var vals []any
+	for name, v := range r {
+		c := t.Column(name)
+		if c == nil {
+			return nil, nil, fmt.Errorf("sqlite: %s has no column %s", t.LogicalName, name)
+		}
+		ev, err := encode(c, v)
+		if err != nil {
+			return nil, nil, err
+		}
+		names = append(names, quote(name))
+		vals = append(vals, ev)
+		if polymorphic(c) {
+			var typ any
+			if ref, ok := v.(store.Ref); ok {
+				typ = ref.Table
+			}
+			names = append(names, quote(typeCol(c)))
+			vals = append(vals, typ)
+		}
+	}
+	return names, vals, nil
+}
+
+// Insert implements store.Data.
+func (d *Data) Insert(ctx context.Context, t *schema.Table, r store.Row) (int64, error) {
+	if _, ok := r[t.PrimaryID].(string); !ok {
+		return 0, fmt.Errorf("sqlite: insert into %s without %s", t.LogicalName, t.PrimaryID)
+	}
+	var ver int64
+	err := d.write(ctx, func(q querier) error {
+		v, err := nextVersion(ctx, q)
+		if err != nil {
+			return mapErr(err)
+		}
+		ver = v
+		row := make(store.Row, len(r)+1)
+		for k, x := range r {
+			row[k] = x
+		}
+		row["versionnumber"] = v
+		names, vals, err := assignments(t, row)
+		if err != nil {
+			return err
+		}
+		ph := strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ")
+		_, err = q.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", quote(t.LogicalName), strings.Join(names, ", "), ph), vals...)
+		return mapErr(err)
+	})
+	return ver, err
+}
+
+// Get implements store.Data.
+func (d *Data) Get(ctx context.Context, t *schema.Table, id string, cols []string) (store.Row, error) {
+	list, cs, err := selectList(t, cols, "t0")
+	if err != nil {
+		return nil, err
+	}
+	row := d.q.QueryRowContext(ctx, fmt.Sprintf("SELECT %s FROM %s AS t0 WHERE t0.%s = ?", list, quote(t.LogicalName), quote(t.PrimaryID)), strings.ToLower(id))
+	return scanRow(row, cs)
+}
+
+// checkVersion returns ErrNotFound or ErrVersion for a row that did not
+// match an update or delete.
+func checkVersion(ctx context.Context, q querier, t *schema.Table, id string, ifVersion int64) error {
+	var v sql.NullInt64
+	err := q.QueryRowContext(ctx, fmt.Sprintf("SELECT versionnumber FROM %s WHERE %s = ?", quote(t.LogicalName), quote(t.PrimaryID)), id).Scan(&v)
+	if err != nil {
+		return mapErr(err)
+	}
+	if ifVersion != 0 && v.Int64 != ifVersion {
+		return store.ErrVersion
+	}
+	return nil
+}
+
+// Update implements store.Data.
+func (d *Data) Update(ctx context.Context, t *schema.Table, id string, r store.Row, ifVersion int64) (int64, error) {
+	id = strings.ToLower(id)
+	var ver int64
+	err := d.write(ctx, func(q querier) error {
+		if err := checkVersion(ctx, q, t, id, ifVersion); err != nil {
+			return err
+		}
+		v, err := nextVersion(ctx, q)
+		if err != nil {
+			return mapErr(err)
+		}
+		ver = v
+		row := make(store.Row, len(r)+1)
+		for k, x := range r {
+			if k != t.PrimaryID {
+				row[k] = x
+			}
+		}
+		row["versionnumber"] = v
+		names, vals, err := assignments(t, row)
+		if err != nil {
+			return err
+		}
+		for i := range names {
+			names[i] += " = ?"
+		}
+		vals = append(vals, id)
+		_, err = q.ExecContext(ctx, fmt.Sprintf("UPDATE %s SET %s WHERE %s = ?", quote(t.LogicalName), strings.Join(names, ", "), quote(t.PrimaryID)), vals...)
+		return mapErr(err)
+	})
+	return ver, err
+}
+
+// Delete implements store.Data. Many-to-many links of the row go with it;
+// lookups pointing at it are cleared (Dataverse's default "remove link"
+// cascade for custom relationships).
+func (d *Data) Delete(ctx context.Context, t *schema.Table, id string, ifVersion int64) error {
+	id = strings.ToLower(id)
+	return d.write(ctx, func(q querier) error {
+		if err := checkVersion(ctx, q, t, id, ifVersion); err != nil {
+			return err
+		}
+		if _, err := q.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s = ?", quote(t.LogicalName), quote(t.PrimaryID)), id); err != nil {
+			return mapErr(err)
+		}
+		for _, m := range d.links(t) {
+			for _, c := range m {
+				if _, err := q.ExecContext(ctx, c, id); err != nil {
+					return mapErr(err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// links returns the statements that remove a deleted row of t from every
+// many-to-many intersect table of the synced schema.
+func (d *Data) links(t *schema.Table) [][]string {
+	d.mu.Lock()
+	s := *d.schema
+	d.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	var out [][]string
+	for _, m := range s.ManyToManys() {
+		var st []string
+		if m.Entity1 == t.LogicalName {
+			st = append(st, fmt.Sprintf("DELETE FROM %s WHERE %s = ?", quote(m.Intersect), quote(m.Entity1Col)))
+		}
+		if m.Entity2 == t.LogicalName {
+			st = append(st, fmt.Sprintf("DELETE FROM %s WHERE %s = ?", quote(m.Intersect), quote(m.Entity2Col)))
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// Query implements store.Data.
+func (d *Data) Query(ctx context.Context, t *schema.Table, q store.Query) ([]store.Row, error) {
+	list, cs, err := selectList(t, q.Columns, "t0")
+	if err != nil {
+		return nil, err
+	}
+	c := &compiler{}
+	var b strings.Builder
+	fmt.Fprintf(&b, "SELECT %s FROM %s AS t0", list, quote(t.LogicalName))
+	if q.Where != nil {
+		w, err := c.cond(q.Where, t, "t0")
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString(" WHERE " + w)
+	}
+	if len(q.OrderBy) > 0 {
+		b.WriteString(" ORDER BY ")
+		for i, o := range q.OrderBy {
+			col := t.Column(o.Column)
+			if col == nil {
+				return nil, fmt.Errorf("sqlite: %s has no column %s", t.LogicalName, o.Column)
+			}
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("t0." + quote(col.LogicalName))
+			if o.Desc {
+				b.WriteString(" DESC")
+			}
+		}
+	}
+	if q.Limit > 0 || q.Offset > 0 {
+		lim := q.Limit
+		if lim <= 0 {
+			lim = -1
+		}
+		b.WriteString(" LIMIT ? OFFSET ?")
+		c.args = append(c.args, lim, q.Offset)
+	}
+	rows, err := d.q.QueryContext(ctx, b.String(), c.args...)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []store.Row
+	for rows.Next() {
+		r, err := scanRow(rows, cs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, mapErr(rows.Err())
+}
+
+// Count implements store.Data.
+func (d *Data) Count(ctx context.Context, t *schema.Table, where store.Cond) (int, error) {
+	c := &compiler{}
+	q := fmt.Sprintf("SELECT COUNT(*) FROM %s AS t0", quote(t.LogicalName))
+	if where != nil {
+		w, err := c.cond(where, t, "t0")
+		if err != nil {
+			return 0, err
+		}
+		q += " WHERE " + w
+	}
+	var n int
+	err := d.q.QueryRowContext(ctx, q, c.args...).Scan(&n)
+	return n, mapErr(err)
+}
+
+// Associate implements store.Data.
+func (d *Data) Associate(ctx context.Context, m *schema.ManyToMany, id1, id2 string) error {
+	return d.write(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, fmt.Sprintf("INSERT INTO %s (%s, %s) VALUES (?, ?)", quote(m.Intersect), quote(m.Entity1Col), quote(m.Entity2Col)),
+			strings.ToLower(id1), strings.ToLower(id2))
+		return mapErr(err)
+	})
+}
+
+// Disassociate implements store.Data.
+func (d *Data) Disassociate(ctx context.Context, m *schema.ManyToMany, id1, id2 string) error {
+	return d.write(ctx, func(q querier) error {
+		res, err := q.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s = ? AND %s = ?", quote(m.Intersect), quote(m.Entity1Col), quote(m.Entity2Col)),
+			strings.ToLower(id1), strings.ToLower(id2))
+		if err != nil {
+			return mapErr(err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		return nil
+	})
+}
+
+// InTx implements store.Data.
+func (d *Data) InTx(ctx context.Context, fn func(store.Data) error) error {
+	if _, ok := d.q.(*sql.Tx); ok {
+		return fn(d)
+	}
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer tx.Rollback()
+	if err := fn(&Data{db: d.db, q: tx, mu: d.mu, schema: d.schema}); err != nil {
+		return err
+	}
+	return mapErr(tx.Commit())
+}
+
+// SetMeta implements store.Data.
+func (d *Data) SetMeta(ctx context.Context, key string, value []byte) error {
+	return d.write(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, `INSERT INTO _meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+		return mapErr(err)
+	})
+}
+
+// Meta implements store.Data.
+func (d *Data) Meta(ctx context.Context, prefix string) (map[string][]byte, error) {
+	rows, err := d.q.QueryContext(ctx, `SELECT key, value FROM _meta WHERE substr(key, 1, ?) = ?`, len(prefix), prefix)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var k string
+		var v []byte
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
+}
+
+var errBadCond = errors.New("sqlite: unsupported condition")
+
+// compiler turns store.Cond trees into parameterised SQL: values only ever
+// travel as arguments; identifiers come from the schema and are quoted.
+type compiler struct {
+	args  []any
+	alias int
+}
+
+func (c *compiler) next() string {
+	c.alias++
+	return fmt.Sprintf("t%d", c.alias)
+}
+
+func (c *compiler) column(t *schema.Table, name, alias string) (*schema.Column, string, error) {
+	col := t.Column(name)
+	if col == nil {
+		return nil, "", fmt.Errorf("sqlite: %s has no column %s", t.LogicalName, name)
+	}
+	return col, alias + "." + quote(col.LogicalName), nil
+}
+
+var sqlOps = map[string]string{"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+func (c *compiler) cond(x store.Cond, t *schema.Table, alias string) (string, error) {
+	switch x := x.(type) {
+	case store.Bool:
+		if x {
+			return "1=1", nil
+		}
+		return "1=0", nil
+	case store.And, store.Or:
+		var parts []store.Cond
+		sep, empty := " AND ", "1=1"
+		if a, ok := x.(store.And); ok {
+			parts = a
+		} else {
+			parts, sep, empty = x.(store.Or), " OR ", "1=0"
+		}
+		if len(parts) == 0 {
+			return empty, nil
+		}
+		out := make([]string, len(parts))
+		for i, p := range parts {
+			s, err := c.cond(p, t, alias)
+			if err != nil {
+				return "", err
+			}
+			out[i] = "(" + s + ")"
+		}
+		return strings.Join(out, sep), nil
+	case store.Not:
+		s, err := c.cond(x.C, t, alias)
+		if err != nil {
+			return "", err
+		}
+		return "NOT (" + s + ")", nil
+	case store.Compare:
+		col, ref, err := c.column(t, x.Column, alias)
+		if err != nil {
+			return "", err
+		}
+		op, ok := sqlOps[x.Op]
+		if !ok {
+			return "", fmt.Errorf("%w: operator %q", errBadCond, x.Op)
+		}
+		if x.Value == nil {
+			switch x.Op {
+			case "eq":
+				return ref + " IS NULL", nil
+			case "ne":
+				return ref + " IS NOT NULL", nil
+			}
+			return "1=0", nil // comparing with null is never true
+		}
+		v, err := encode(col, x.Value)
+		if err != nil {
+			return "", err
+		}
+		c.args = append(c.args, v)
+		return ref + " " + op + " ?", nil
+	case store.CompareColumns:
+		_, l, err := c.column(t, x.Left, alias)
+		if err != nil {
+			return "", err
+		}
+		_, r, err := c.column(t, x.Right, alias)
+		if err != nil {
+			return "", err
+		}
+		op, ok := sqlOps[x.Op]
+		if !ok {
+			return "", fmt.Errorf("%w: operator %q", errBadCond, x.Op)
+		}
+		return l + " " + op + " " + r, nil
+	case store.Match:
+		_, ref, err := c.column(t, x.Column, alias)
+		if err != nil {
+			return "", err
+		}
+		p := x.Pattern
+		switch x.Mode {
+		case "contains":
+			p = "%" + p + "%"
+		case "startswith":
+			p = p + "%"
+		case "endswith":
+			p = "%" + p
+		default:
+			return "", fmt.Errorf("%w: match %q", errBadCond, x.Mode)
+		}
+		c.args = append(c.args, p)
+		return ref + " LIKE ?", nil
+	case store.In:
+		col, ref, err := c.column(t, x.Column, alias)
+		if err != nil {
+			return "", err
+		}
+		if len(x.Values) == 0 {
+			return "1=0", nil
+		}
+		ph := make([]string, len(x.Values))
+		for i, v := range x.Values {
+			ev, err := encode(col, v)
+			if err != nil {
+				return "", err
+			}
+			c.args = append(c.args, ev)
+			ph[i] = "?"
+		}
+		return ref + " IN (" + strings.Join(ph, ", ") + ")", nil
+	case store.Related:
+		_, ref, err := c.column(t, x.Column, alias)
+		if err != nil {
+			return "", err
+		}
+		a := c.next()
+		where := "1=1"
+		if x.Where != nil {
+			if where, err = c.cond(x.Where, x.Table, a); err != nil {
+				return "", err
+			}
+		}
+		return fmt.Sprintf("%s IN (SELECT %s.%s FROM %s AS %s WHERE %s)", ref, a, quote(x.Table.PrimaryID), quote(x.Table.LogicalName), a, where), nil
+	case store.Children:
+		a := c.next()
+		if x.Table.Column(x.Column) == nil {
+			return "", fmt.Errorf("sqlite: %s has no column %s", x.Table.LogicalName, x.Column)
+		}
+		where := "1=1"
+		var err error
+		if x.Where != nil {
+			if where, err = c.cond(x.Where, x.Table, a); err != nil {
+				return "", err
+			}
+		}
+		link := fmt.Sprintf("%s.%s = %s.%s", a, quote(x.Column), alias, quote(t.PrimaryID))
+		if x.All {
+			return fmt.Sprintf("NOT EXISTS (SELECT 1 FROM %s AS %s WHERE %s AND NOT (%s))", quote(x.Table.LogicalName), a, link, where), nil
+		}
+		return fmt.Sprintf("EXISTS (SELECT 1 FROM %s AS %s WHERE %s AND (%s))", quote(x.Table.LogicalName), a, link, where), nil
+	case store.Linked:
+		i, a := c.next(), c.next()
+		where := "1=1"
+		var err error
+		if x.Where != nil {
+			if where, err = c.cond(x.Where, x.Target, a); err != nil {
+				return "", err
+			}
+		}
+		from := fmt.Sprintf("%s AS %s JOIN %s AS %s ON %s.%s = %s.%s", quote(x.Intersect), i, quote(x.Target.LogicalName), a,
+			a, quote(x.Target.PrimaryID), i, quote(x.OtherCol))
+		link := fmt.Sprintf("%s.%s = %s.%s", i, quote(x.ThisCol), alias, quote(t.PrimaryID))
+		if x.All {
+			return fmt.Sprintf("NOT EXISTS (SELECT 1 FROM %s WHERE %s AND NOT (%s))", from, link, where), nil
+		}
+		return fmt.Sprintf("EXISTS (SELECT 1 FROM %s WHERE %s AND (%s))", from, link, where), nil
+	}
+	return "", fmt.Errorf("%w: %T", errBadCond, x)
+}
