@@ -111,4 +111,11 @@ CREATE TABLE sessions (
 	expires_at INTEGER NOT NULL
 );
 `,
+	// 2: a certificate is registered at most once per app (Entra refuses a
+	// duplicate upload; directory.AddCertificate reports the conflict).
+	// Duplicates an earlier version let in are dropped, keeping the first.
+	`
+DELETE FROM key_credentials WHERE rowid NOT IN (SELECT MIN(rowid) FROM key_credentials GROUP BY app_id, sha256);
+CREATE UNIQUE INDEX key_credentials_app_cert ON key_credentials(app_id, sha256);
+`,
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -25,13 +26,22 @@ type DB struct {
 var _ store.Store = (*DB)(nil)
 
 // Open opens (creating if needed) the database at path and migrates it.
+// A new database file is readable by its owner only; SQLite gives its WAL
+// and shared-memory files the same mode.
 func Open(ctx context.Context, path string) (*DB, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	f.Close()
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	// In a file: URI, '%', '?' and '#' in the path must be escaped.
+	uriPath := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	db, err := sql.Open("sqlite", "file:"+uriPath+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -495,7 +505,7 @@ func (s *DB) Session(ctx context.Context, hash []byte) (store.Session, error) {
 
 // DeleteSession implements store.Grants.
 func (s *DB) DeleteSession(ctx context.Context, hash []byte) error {
-	return s.exec(ctx, `DELETE FROM sessions WHERE hash = ?`, hash)
+	return s.execOne(ctx, `DELETE FROM sessions WHERE hash = ?`, hash)
 }
 
 // DeleteExpired implements store.Grants.
