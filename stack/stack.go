@@ -6,6 +6,7 @@ package stack
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	encpem "encoding/pem"
 	"errors"
@@ -24,11 +25,13 @@ import (
 
 	"github.com/dvs2s/dvs2s/demo"
 	"github.com/dvs2s/dvs2s/directory"
+	"github.com/dvs2s/dvs2s/environment"
 	"github.com/dvs2s/dvs2s/identity"
 	"github.com/dvs2s/dvs2s/pki"
 	"github.com/dvs2s/dvs2s/secret"
 	"github.com/dvs2s/dvs2s/store"
 	"github.com/dvs2s/dvs2s/store/sqlite"
+	"github.com/dvs2s/dvs2s/webapi"
 )
 
 // Config is the stack's configuration; every field has a flag and a
@@ -40,6 +43,10 @@ type Config struct {
 	// Hosts are extra host names (or IPs) for the TLS certificate. The
 	// first host, or "localhost", is the public host in every URL.
 	Hosts []string
+	// BaseDomain switches environments to host-based routing: environment
+	// <name> is served at https://<name>.<BaseDomain>:<port+1> (one
+	// listener for all). Empty: one origin (port) per environment.
+	BaseDomain string
 	// NoDemo skips the demo seed; AllowDemoOnNetwork accepts the well-known
 	// demo credentials even when listening beyond loopback.
 	NoDemo             bool
@@ -60,17 +67,20 @@ type Stack struct {
 	Config   Config
 	Info     Info // what stack.json holds
 	Identity *identity.Server
+	Envs     *environment.Manager
+	WebAPI   *webapi.Server
 	Store    store.Store
 	// Directory changes the identity model, seen at once by the running
 	// identity service.
 	Directory *directory.Directory
 	CAPool    []byte // PEM of the local CA
 
-	log     *slog.Logger
-	servers []*http.Server
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	ready   chan struct{}
+	log          *slog.Logger
+	servers      []*http.Server
+	envListeners []envListener
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	ready        chan struct{}
 }
 
 // Info is the shape of <data>/stack.json (version 1).
@@ -166,7 +176,11 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 		publicHost = c.Hosts[0]
 	}
 	hosts := []string{publicHost}
-	for _, h := range append([]string{"localhost", "127.0.0.1", "::1"}, c.Hosts...) {
+	extra := append([]string{"localhost", "127.0.0.1", "::1"}, c.Hosts...)
+	if c.BaseDomain != "" {
+		extra = append(extra, "*."+c.BaseDomain)
+	}
+	for _, h := range extra {
 		if !slices.Contains(hosts, h) {
 			hosts = append(hosts, h)
 		}
@@ -182,13 +196,6 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 		return nil, err
 	}
 	idPort := idLn[0].Addr().(*net.TCPAddr).Port
-	envPort := 0
-	if c.Port != 0 {
-		envPort = c.Port + 1
-	} else if envPort, err = freePort(c.Listen); err != nil {
-		closeAll(idLn)
-		return nil, err
-	}
 	base := "https://" + net.JoinHostPort(publicHost, strconv.Itoa(idPort))
 	if strings.Contains(publicHost, ":") {
 		base = "https://[" + publicHost + "]:" + strconv.Itoa(idPort)
@@ -216,12 +223,6 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 			return fail(err)
 		}
 	}
-	envURL := "https://" + net.JoinHostPort(publicHost, strconv.Itoa(envPort))
-	if seed != nil {
-		if err := registerDemoEnvironment(ctx, dir, envURL); err != nil {
-			return fail(err)
-		}
-	}
 	refused := map[string]bool{}
 	if seed != nil && !loopback && !c.AllowDemoOnNetwork {
 		for _, id := range append(seed.PasswordKeyIDs, seed.UserIDs...) {
@@ -239,6 +240,14 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 	s.Identity = idp
 	s.Directory = idp.Directory()
 	s.CAPool = caPEM(ca)
+
+	s.Envs = &environment.Manager{Root: filepath.Join(c.DataDir, "env"), Store: db, Directory: s.Directory, Now: c.Now}
+	envLns, err := s.startEnvironments(ctx, publicHost, seed != nil)
+	if err != nil {
+		s.Envs.Close()
+		return fail(err)
+	}
+	idLn = append(idLn, envLns...) // closed together on failure
 
 	info, err := s.buildInfo(ctx, base, seed)
 	if err != nil {
@@ -259,7 +268,31 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 	s.servers = append(s.servers, srv)
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	for _, ln := range idLn {
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	if sys, err := x509.SystemCertPool(); err == nil {
+		sys.AddCert(ca.Cert)
+		pool = sys
+	}
+	s.WebAPI = webapi.New(webapi.Config{Envs: s.Envs, Authority: base, Logger: log,
+		Client: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}})
+	for _, el := range s.envListeners {
+		h := s.WebAPI.Handler(el.envID)
+		if el.envID == "" {
+			h = s.WebAPI.HostHandler(c.BaseDomain)
+		}
+		esrv := &http.Server{Handler: logRequests(log, h), TLSConfig: tlsConf, ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		s.servers = append(s.servers, esrv)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := esrv.ServeTLS(el.ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("server stopped", "err", err)
+			}
+		}()
+	}
+	for _, ln := range idLn[:len(idLn)-len(envLns)] {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -272,25 +305,6 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 	go func() { defer s.wg.Done(); idp.Run(runCtx) }()
 	close(s.ready)
 	return s, nil
-}
-
-// registerDemoEnvironment registers the demo environment's URL as a
-// resource of contoso, dropping the one a start on other ports left.
-func registerDemoEnvironment(ctx context.Context, d *directory.Directory, url string) error {
-	const name = "Dataverse environment " + demo.EnvironmentName
-	rs, err := d.Store.ListResources(ctx, demo.ContosoTenantID)
-	if err != nil {
-		return err
-	}
-	for _, r := range rs {
-		if r.DisplayName == name && !strings.EqualFold(r.URI, url) {
-			if err := d.Store.DeleteResource(ctx, r.TenantID, r.URI); err != nil {
-				return err
-			}
-		}
-	}
-	_, err = d.RegisterResource(ctx, demo.ContosoTenantID, url, directory.DataverseAppID, name, 1)
-	return err
 }
 
 func (s *Stack) buildInfo(ctx context.Context, base string, seed *demo.Seed) (Info, error) {
@@ -309,6 +323,13 @@ func (s *Stack) buildInfo(ctx context.Context, base string, seed *demo.Seed) (In
 		for _, u := range seed.Users {
 			pw[u.ObjectID] = u.Password
 		}
+	}
+	envs, err := s.Store.ListEnvironments(ctx)
+	if err != nil {
+		return info, err
+	}
+	for _, e := range envs {
+		info.Environments = append(info.Environments, EnvInfo{Name: e.Name, URL: e.URL, TenantID: e.TenantID})
 	}
 	for _, t := range ts {
 		info.Tenants = append(info.Tenants, TenantInfo{Name: t.Name, ID: t.ID, Domain: t.Domain})
@@ -387,6 +408,9 @@ func (s *Stack) Close(ctx context.Context) error {
 	}
 	s.cancel()
 	s.wg.Wait()
+	if s.Envs != nil {
+		errs = append(errs, s.Envs.Close())
+	}
 	errs = append(errs, s.Store.Close())
 	return errors.Join(errs...)
 }

@@ -19,6 +19,10 @@ type Environment struct {
 	Name      string // unique short name
 	TenantID  string
 	URL       string // base URL, the token audience
+	// Authority is the identity provider whose tokens the environment
+	// trusts (e.g. https://login.microsoftonline.com); "" is the built-in
+	// identity service.
+	Authority string
 	CreatedAt time.Time
 }
 

@@ -249,5 +249,6 @@ type Store interface {
 	Resources
 	SigningKeys
 	Grants
+	Environments
 	Close() error
 }

@@ -517,3 +517,37 @@ func (s *DB) DeleteExpired(ctx context.Context, now time.Time) error {
 	}
 	return nil
 }
+
+// --- environments ---
+
+const envCols = `id, name, tenant_id, url, authority, created_at`
+
+func scanEnv(r scanner) (store.Environment, error) {
+	var e store.Environment
+	var c int64
+	err := r.Scan(&e.ID, &e.Name, &e.TenantID, &e.URL, &e.Authority, &c)
+	e.CreatedAt = tm(c)
+	return e, mapErr(err)
+}
+
+// CreateEnvironment implements store.Environments.
+func (s *DB) CreateEnvironment(ctx context.Context, e store.Environment) error {
+	return s.exec(ctx, `INSERT INTO environments (`+envCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+		strings.ToLower(e.ID), strings.ToLower(e.Name), e.TenantID, e.URL, e.Authority, ts(e.CreatedAt))
+}
+
+// Environment implements store.Environments.
+func (s *DB) Environment(ctx context.Context, idOrName string) (store.Environment, error) {
+	k := strings.ToLower(idOrName)
+	return scanEnv(s.db.QueryRowContext(ctx, `SELECT `+envCols+` FROM environments WHERE id = ? OR name = ?`, k, k))
+}
+
+// UpdateEnvironment implements store.Environments.
+func (s *DB) UpdateEnvironment(ctx context.Context, e store.Environment) error {
+	return s.execOne(ctx, `UPDATE environments SET url = ?, authority = ? WHERE id = ?`, e.URL, e.Authority, strings.ToLower(e.ID))
+}
+
+// ListEnvironments implements store.Environments.
+func (s *DB) ListEnvironments(ctx context.Context) ([]store.Environment, error) {
+	return list(ctx, s, scanEnv, `SELECT `+envCols+` FROM environments ORDER BY created_at, id`)
+}

@@ -1,0 +1,184 @@
+// Package environment manages Dataverse environments: the registry (each
+// environment bound to one tenant, with its own base URL registered as a
+// resource of that tenant), their databases and schemas, the rows every
+// environment starts with (organization, root business unit, standard
+// roles, default team), users kept in sync with the tenant's directory, and
+// application users mapped to service principals.
+package environment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dvs2s/dvs2s/directory"
+	"github.com/dvs2s/dvs2s/schema"
+	"github.com/dvs2s/dvs2s/store"
+	"github.com/dvs2s/dvs2s/store/sqlite"
+)
+
+// Standard role templates (reference §5.1); role ids differ per
+// environment, template ids do not.
+const (
+	TemplateSystemAdministrator = "627090ff-40a3-4053-8790-584edc5be201"
+	TemplateBasicUser           = "236750cd-45ae-4939-ab12-b24b920ced93"
+	TemplateDelegate            = "d892cc0b-28c7-4e88-bd92-72f2c366baed" // "Proxy"
+)
+
+// StandardRoles are seeded in every environment's root business unit.
+var StandardRoles = []struct{ Name, Template string }{
+	{"System Administrator", TemplateSystemAdministrator},
+	{"Basic User", TemplateBasicUser},
+	{"Delegate", TemplateDelegate},
+}
+
+// Manager opens and administers environments.
+type Manager struct {
+	Root      string      // directory of the environment databases
+	Store     store.Store // registry, and the directory the environments' tenants live in
+	Directory *directory.Directory
+	Now       func() time.Time
+
+	mu   sync.Mutex
+	open map[string]*Env
+}
+
+// Env is an open environment.
+type Env struct {
+	store.Environment
+	Data   *sqlite.Data
+	RootBU string // root business unit id
+	System string // the SYSTEM user id
+
+	m      *Manager
+	schema atomic.Pointer[schema.Schema]
+}
+
+// Schema returns the environment's current schema.
+func (e *Env) Schema() *schema.Schema { return e.schema.Load() }
+
+// SetSchema replaces the schema (after a custom table was added).
+func (e *Env) SetSchema(s *schema.Schema) { e.schema.Store(s) }
+
+func (m *Manager) now() time.Time {
+	if m.Now != nil {
+		return m.Now().UTC().Truncate(time.Second)
+	}
+	return time.Now().UTC().Truncate(time.Second)
+}
+
+// ErrInvalid marks a bad argument.
+var ErrInvalid = errors.New("invalid argument")
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,39}$`)
+
+// Create registers a new environment of a tenant and provisions it. url is
+// its base URL (the token audience).
+func (m *Manager) Create(ctx context.Context, name, tenant, url string) (*Env, error) {
+	name = strings.ToLower(strings.TrimSpace(name))
+	if !nameRE.MatchString(name) {
+		return nil, fmt.Errorf("%w: environment name %q: use 1-40 lower-case letters, digits or hyphens, starting with a letter", ErrInvalid, name)
+	}
+	t, err := m.Directory.Tenant(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	e := store.Environment{ID: directory.NewID(), Name: name, TenantID: t.ID, URL: strings.TrimRight(url, "/"), CreatedAt: m.now()}
+	if err := m.Store.CreateEnvironment(ctx, e); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, fmt.Errorf("environment %s already exists: %w", name, err)
+		}
+		return nil, err
+	}
+	if url != "" {
+		if err := m.register(ctx, e, ""); err != nil {
+			return nil, err
+		}
+	}
+	return m.Open(ctx, e.ID)
+}
+
+// register makes the environment URL a resource of its tenant, dropping
+// the previous URL.
+func (m *Manager) register(ctx context.Context, e store.Environment, old string) error {
+	if old != "" && !strings.EqualFold(old, e.URL) {
+		if err := m.Store.DeleteResource(ctx, e.TenantID, old); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	_, err := m.Directory.RegisterResource(ctx, e.TenantID, e.URL, directory.DataverseAppID, "Dataverse environment "+e.Name, 1)
+	return err
+}
+
+// SetURL changes an environment's base URL (ports are assigned at start)
+// and re-registers it as a resource.
+func (m *Manager) SetURL(ctx context.Context, env *Env, url string) error {
+	url = strings.TrimRight(url, "/")
+	old := env.URL
+	if old == url {
+		return m.register(ctx, env.Environment, "")
+	}
+	env.URL = url
+	if err := m.Store.UpdateEnvironment(ctx, env.Environment); err != nil {
+		return err
+	}
+	return m.register(ctx, env.Environment, old)
+}
+
+// List lists the registered environments.
+func (m *Manager) List(ctx context.Context) ([]store.Environment, error) {
+	return m.Store.ListEnvironments(ctx)
+}
+
+// Open opens (and provisions, idempotently) an environment by id or name.
+func (m *Manager) Open(ctx context.Context, idOrName string) (*Env, error) {
+	rec, err := m.Store.Environment(ctx, idOrName)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("environment %q: %w", idOrName, err)
+		}
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.open == nil {
+		m.open = map[string]*Env{}
+	}
+	if e, ok := m.open[rec.ID]; ok {
+		e.Environment = rec
+		return e, nil
+	}
+	if err := os.MkdirAll(m.Root, 0o700); err != nil {
+		return nil, err
+	}
+	data, err := sqlite.OpenData(ctx, filepath.Join(m.Root, rec.ID+".db"))
+	if err != nil {
+		return nil, err
+	}
+	e := &Env{Environment: rec, Data: data, m: m}
+	if err := e.provision(ctx); err != nil {
+		data.Close()
+		return nil, fmt.Errorf("environment %s: %w", rec.Name, err)
+	}
+	m.open[rec.ID] = e
+	return e, nil
+}
+
+// Close closes every open environment.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	for id, e := range m.open {
+		errs = append(errs, e.Data.Close())
+		delete(m.open, id)
+	}
+	return errors.Join(errs...)
+}
