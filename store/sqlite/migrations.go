@@ -118,7 +118,7 @@ CREATE TABLE sessions (
 DELETE FROM key_credentials WHERE rowid NOT IN (SELECT MIN(rowid) FROM key_credentials GROUP BY app_id, sha256);
 CREATE UNIQUE INDEX key_credentials_app_cert ON key_credentials(app_id, sha256);
 `,
-	// 2: Dataverse environments.
+	// 3: Dataverse environments.
 	`
 CREATE TABLE environments (
 	id         TEXT PRIMARY KEY,

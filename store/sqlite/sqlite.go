@@ -29,19 +29,15 @@ var _ store.Store = (*DB)(nil)
 // A new database file is readable by its owner only; SQLite gives its WAL
 // and shared-memory files the same mode.
 func Open(ctx context.Context, path string) (*DB, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	if err := createPrivate(path); err != nil {
+		return nil, err
 	}
-	f.Close()
 	q := url.Values{}
 	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	// In a file: URI, '%', '?' and '#' in the path must be escaped.
-	uriPath := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	db, err := sql.Open("sqlite", "file:"+uriPath+"?"+q.Encode())
+	db, err := sql.Open("sqlite", fileURI(path)+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -57,6 +53,22 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 // Close closes the database.
 func (s *DB) Close() error { return s.db.Close() }
+
+// createPrivate creates the database file, if missing, readable by its
+// owner only; SQLite gives the -wal and -shm files the same mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// fileURI is the file: URI of path, with the characters a URI gives a
+// meaning ('%', '?', '#') escaped.
+func fileURI(path string) string {
+	return "file:" + strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+}
 
 func (s *DB) migrate(ctx context.Context) error {
 	tx, err := s.db.BeginTx(ctx, nil)

@@ -161,7 +161,8 @@ func TestWAL(t *testing.T) {
 }
 
 // TestFilePermissions: the database and its WAL and shared-memory files
-// hold credential hashes and sealed keys, so only the owner may read them.
+// hold credential hashes and sealed keys, and environment databases hold
+// business data, so only the owner may read them.
 func TestFilePermissions(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "dvs2s.db")
@@ -170,7 +171,14 @@ func TestFilePermissions(t *testing.T) {
 	if err := db.CreateTenant(ctx, store.Tenant{ID: "6a0e8f7c-0000-4000-8000-000000000002", Name: "perm", Domain: "perm.example", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+	// An environment's data database too.
+	dataPath := filepath.Join(dir, "env.db")
+	data, err := OpenData(ctx, dataPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer data.Close()
+	for _, f := range []string{path, path + "-wal", path + "-shm", dataPath, dataPath + "-wal", dataPath + "-shm"} {
 		fi, err := os.Stat(f)
 		if err != nil {
 			t.Errorf("%s: %v", filepath.Base(f), err)
@@ -184,7 +192,7 @@ func TestFilePermissions(t *testing.T) {
 
 // TestUnusualPath: a data directory whose name has URI metacharacters
 // (t.TempDir keeps '#', '%' and spaces; users may have '?') still opens the
-// database at exactly that path.
+// databases (identity and environment) at exactly that path.
 func TestUnusualPath(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data #1 %41 ?x=y&z")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -208,6 +216,16 @@ func TestUnusualPath(t *testing.T) {
 	db = openAt(t, path)
 	if _, err := db.Tenant(ctx, "odd.example"); err != nil {
 		t.Fatalf("reopen: %v", err)
+	}
+
+	dataPath := filepath.Join(dir, "env.db")
+	data, err := OpenData(ctx, dataPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data.Close()
+	if _, err := os.Stat(dataPath); err != nil {
+		t.Fatalf("environment database not at %s: %v", dataPath, err)
 	}
 }
 

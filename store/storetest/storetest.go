@@ -102,6 +102,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RefreshTokens/ConcurrentRedeem", testRefreshTokenConcurrent},
 		{"Sessions/Lifecycle", testSessions},
 		{"Grants/DeleteExpired", testDeleteExpired},
+
+		{"Environments/Lifecycle", testEnvironments},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1209,4 +1211,63 @@ func testDeleteExpired(t *testing.T, s store.Store) {
 	check(t, "SigningKeys after DeleteExpired", []store.SigningKey{k}, got)
 	// Nothing left to delete is not an error.
 	must(t, "DeleteExpired again", s.DeleteExpired(ctx, now))
+}
+
+// --- environments ---
+
+// testEnvironments covers store.Environments; it is skipped for a store
+// that does not implement it yet.
+func testEnvironments(t *testing.T, s store.Store) {
+	es, ok := any(s).(store.Environments)
+	if !ok {
+		t.Skip("store does not implement store.Environments")
+	}
+	ctx := ctxOf(t)
+	setup(t, s)
+	got, err := es.ListEnvironments(ctx)
+	must(t, "ListEnvironments empty", err)
+	if len(got) != 0 {
+		t.Errorf("ListEnvironments of an empty store: %+v", got)
+	}
+	env := func(tenantN, n int) store.Environment {
+		return store.Environment{ID: fmt.Sprintf("e0000000-0000-4000-8000-%012d", n), Name: fmt.Sprintf("org%d", n),
+			TenantID: guid("tenant", tenantN), URL: fmt.Sprintf("https://org%d.crm.example", n), CreatedAt: t0.Add(time.Duration(n) * time.Second)}
+	}
+	e1, e2 := env(1, 1), env(2, 2)
+	e2.CreatedAt = e2.CreatedAt.In(zone)
+	for _, e := range []store.Environment{e1, e2} {
+		must(t, "CreateEnvironment", es.CreateEnvironment(ctx, e))
+		for _, key := range []string{e.ID, strings.ToUpper(e.ID), e.Name, strings.ToUpper(e.Name)} {
+			got, err := es.Environment(ctx, key)
+			if err != nil {
+				t.Errorf("Environment(%q): %v", key, err)
+				continue
+			}
+			check(t, fmt.Sprintf("Environment(%q)", key), e, got)
+		}
+	}
+	for _, key := range []string{"", "org3", env(1, 3).ID, "org"} {
+		_, err := es.Environment(ctx, key)
+		wantErr(t, fmt.Sprintf("Environment(%q)", key), err, store.ErrNotFound)
+	}
+
+	sameID := env(1, 3)
+	sameID.ID = strings.ToUpper(e1.ID)
+	sameName := env(1, 4)
+	sameName.Name = strings.ToUpper(e1.Name)
+	for name, e := range map[string]store.Environment{"same record": e1, "same id upper case": sameID, "same name upper case": sameName} {
+		wantErr(t, "CreateEnvironment "+name, es.CreateEnvironment(ctx, e), store.ErrConflict)
+	}
+	wantErr(t, "CreateEnvironment in a missing tenant", es.CreateEnvironment(ctx, env(9, 5)), store.ErrNotFound)
+
+	e1.URL = "https://org1.moved.example"
+	must(t, "UpdateEnvironment", es.UpdateEnvironment(ctx, e1))
+	got1, err := es.Environment(ctx, e1.ID)
+	must(t, "Environment", err)
+	check(t, "Environment after update", e1, got1)
+	wantErr(t, "UpdateEnvironment missing", es.UpdateEnvironment(ctx, env(1, 6)), store.ErrNotFound)
+
+	got, err = es.ListEnvironments(ctx)
+	must(t, "ListEnvironments", err)
+	checkList(t, "ListEnvironments", []store.Environment{e1, e2}, got, func(e store.Environment) string { return e.ID })
 }
