@@ -6,9 +6,11 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 )
 
 // jws is a parsed compact JWS (RFC 7515 section 7.1) whose signature has not
@@ -65,15 +67,76 @@ func parseJWS(tok string) (*jws, error) {
 // verify checks the RS256 or PS256 signature (RFC 7518 sections 3.3, 3.5).
 // PSS verification accepts any salt length: MSAL Go and node sign with salt
 // = hash length, other signers use the maximum.
+//
+// Signatures already found valid are remembered (verifiedSigs), because
+// msal-node re-sends the same client assertion for its whole lifetime
+// (§6.2) and the RSA verification is most of what checking it costs. The
+// answer is the same either way: it depends only on the algorithm, the key
+// and the bytes, all part of the cache key.
 func (j *jws) verify(pub *rsa.PublicKey) bool {
+	key := j.verifyKey(pub)
+	if verifiedSigs.has(key) {
+		return true
+	}
 	sum := sha256.Sum256(j.signed)
+	ok := false
 	switch j.header.Alg {
 	case "RS256":
-		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], j.signature) == nil
+		ok = rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], j.signature) == nil
 	case "PS256":
-		return rsa.VerifyPSS(pub, crypto.SHA256, sum[:], j.signature, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
+		ok = rsa.VerifyPSS(pub, crypto.SHA256, sum[:], j.signature, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
 	}
-	return false
+	if ok {
+		verifiedSigs.add(key)
+	}
+	return ok
+}
+
+// verifyKey is SHA-256 over everything the verification depends on: the
+// algorithm, the public key (modulus and exponent), the signing input and
+// the signature, each length-prefixed so no two inputs share a key.
+func (j *jws) verifyKey(pub *rsa.PublicKey) [sha256.Size]byte {
+	h := sha256.New()
+	field := func(b []byte) {
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(b))))
+		h.Write(b)
+	}
+	field([]byte(j.header.Alg))
+	field(pub.N.Bytes())
+	field(binary.BigEndian.AppendUint64(nil, uint64(pub.E)))
+	field(j.signed)
+	field(j.signature)
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// sigCache is a bounded set of verification keys of valid signatures. Only
+// valid signatures are added, and only their owners can make those, so it
+// cannot be flooded from outside; when full it starts over.
+type sigCache struct {
+	mu sync.RWMutex
+	m  map[[sha256.Size]byte]struct{}
+}
+
+const sigCacheMax = 8192
+
+var verifiedSigs = &sigCache{m: map[[sha256.Size]byte]struct{}{}}
+
+func (c *sigCache) has(k [sha256.Size]byte) bool {
+	c.mu.RLock()
+	_, ok := c.m[k]
+	c.mu.RUnlock()
+	return ok
+}
+
+func (c *sigCache) add(k [sha256.Size]byte) {
+	c.mu.Lock()
+	if len(c.m) >= sigCacheMax {
+		c.m = make(map[[sha256.Size]byte]struct{}, sigCacheMax)
+	}
+	c.m[k] = struct{}{}
+	c.mu.Unlock()
 }
 
 // str returns a string claim.
