@@ -118,7 +118,7 @@ func (s *Server) authenticateClient(ctx context.Context, req *tokenRequest, t st
 			}
 			return nil, badRequest("invalid_request", 50027, "Invalid client_assertion_type '%s'. Expected '%s'.", at, assertionType)
 		}
-		if e := s.checkAssertion(ctx, req, app, assertion); e != nil {
+		if e := s.checkAssertion(ctx, req, app, t, assertion); e != nil {
 			return nil, e
 		}
 		c.acr = "2"
@@ -173,7 +173,7 @@ const assertionSkew = 5 * time.Minute
 // checkAssertion verifies a certificate-signed client assertion (§6.2,
 // "server-side verification algorithm"). A jti may be replayed within the
 // assertion's lifetime, because msal-node resends the same assertion.
-func (s *Server) checkAssertion(ctx context.Context, req *tokenRequest, app store.App, assertion string) *Error {
+func (s *Server) checkAssertion(ctx context.Context, req *tokenRequest, app store.App, t store.Tenant, assertion string) *Error {
 	j, err := parseJWS(assertion)
 	if err != nil {
 		return invalidClient(50027, "JWT token is invalid or malformed.")
@@ -228,8 +228,8 @@ func (s *Server) checkAssertion(ctx context.Context, req *tokenRequest, app stor
 	if !strings.EqualFold(iss, app.AppID) {
 		return invalidClient(700021, "Client assertion application identifier doesn't match 'client_id' parameter. Review the documentation at https://aka.ms/certCreds .")
 	}
-	if !s.assertionAudienceOK(j.aud()) {
-		return invalidClient(700024, "Client assertion audience claim does not match Realm issuer. Expected the token endpoint of this tenant, e.g. '%s/%s/oauth2/v2.0/token'. Review the documentation at https://aka.ms/certCreds .", s.base, req.seg)
+	if !s.assertionAudienceOK(j.aud(), req.seg, t) {
+		return invalidClient(700023, "Client assertion audience claim does not match Realm issuer. Expected the token endpoint of this tenant, e.g. '%s/%s/oauth2/v2.0/token'. Review the documentation at https://aka.ms/certCreds .", s.base, req.seg)
 	}
 	exp, okExp := j.num("exp")
 	nbf, okNbf := j.num("nbf")
@@ -247,9 +247,12 @@ func (s *Server) checkAssertion(ctx context.Context, req *tokenRequest, app stor
 }
 
 // assertionAudienceOK accepts the token endpoint of this service, v1 or v2,
-// by tenant GUID or domain, with or without a trailing slash, on this host or
-// on login.microsoftonline.com (§6.2 step 5: be lenient on aliases).
-func (s *Server) assertionAudienceOK(auds []string) bool {
+// with or without a trailing slash, on this host or on
+// login.microsoftonline.com (§6.2 step 5: be lenient on aliases), for the
+// tenant of the request: its path segment, GUID or domain. An assertion
+// made for another tenant's endpoint is refused, as Entra refuses it
+// ("does not match Realm issuer", AADSTS700023).
+func (s *Server) assertionAudienceOK(auds []string, seg string, t store.Tenant) bool {
 	base, _ := url.Parse(s.base)
 	for _, a := range auds {
 		u, err := url.Parse(a)
@@ -260,6 +263,9 @@ func (s *Server) assertionAudienceOK(auds []string) bool {
 			continue
 		}
 		p := strings.Split(strings.Trim(u.Path, "/"), "/")
+		if !strings.EqualFold(p[0], seg) && !strings.EqualFold(p[0], t.ID) && !strings.EqualFold(p[0], t.Domain) {
+			continue
+		}
 		if len(p) == 3 && p[1] == "oauth2" && p[2] == "token" || len(p) == 4 && p[1] == "oauth2" && p[2] == "v2.0" && p[3] == "token" {
 			return true
 		}
