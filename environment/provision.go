@@ -176,18 +176,20 @@ type AppUserSpec struct {
 	UserID         string // "" for a new id
 }
 
-// CreateAppUser creates the application user of an app (reference §1.5):
-// azureactivedirectoryobjectid is the app's service principal in the
-// environment's tenant, accessmode 4 (non-interactive), firstname "#",
-// fullname the app's name. At most one per app (store.ErrConflict).
-func (e *Env) CreateAppUser(ctx context.Context, d store.Data, spec AppUserSpec, c Caller) (store.Row, error) {
-	appID := strings.ToLower(spec.AppID)
+// AppUserRow returns the columns of a new application user of an app
+// (reference §1.5): azureactivedirectoryobjectid is the app's service
+// principal in the environment's tenant, accessmode 4 (non-interactive),
+// firstname "#", fullname the app's name. It fails with ErrNoConsent when
+// the app has no service principal there, and store.ErrConflict when the
+// app already has an application user.
+func (e *Env) AppUserRow(ctx context.Context, appID string) (store.Row, error) {
+	appID = strings.ToLower(appID)
 	if !directory.IsGUID(appID) {
-		return nil, fmt.Errorf("%w: applicationid %q is not a GUID", ErrInvalid, spec.AppID)
+		return nil, fmt.Errorf("%w: applicationid %q is not a GUID", ErrInvalid, appID)
 	}
 	app, err := e.m.Store.App(ctx, appID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: application %s is not registered in any tenant; %v", ErrNoConsent, appID, err)
+		return nil, fmt.Errorf("%w: application %s is not registered in any tenant", ErrNoConsent, appID)
 	} else if err != nil {
 		return nil, err
 	}
@@ -201,10 +203,6 @@ func (e *Env) CreateAppUser(ctx context.Context, d store.Data, spec AppUserSpec,
 	if _, err := e.UserByApplicationID(ctx, appID); err == nil {
 		return nil, fmt.Errorf("%w: an application user for application %s already exists in environment %s", store.ErrConflict, appID, e.Name)
 	}
-	bu := spec.BusinessUnitID
-	if bu == "" {
-		bu = e.RootBU
-	}
 	tenant, _ := e.m.Store.Tenant(ctx, e.TenantID)
 	r := store.Row{
 		"applicationid":                appID,
@@ -212,21 +210,36 @@ func (e *Env) CreateAppUser(ctx context.Context, d store.Data, spec AppUserSpec,
 		"accessmode":                   int64(4),
 		"firstname":                    "#",
 		"lastname":                     app.DisplayName,
+		"fullname":                     app.DisplayName, // the application's name, not "# name"
 		"domainname":                   appID + "@" + tenant.Domain,
 		"internalemailaddress":         appID + "@" + tenant.Domain,
 		"isdisabled":                   false,
-		"businessunitid":               store.Ref{ID: strings.ToLower(bu), Table: schema.TableBusinessUnit},
+		"businessunitid":               store.Ref{ID: e.RootBU, Table: schema.TableBusinessUnit},
 		"organizationid":               store.Ref{ID: e.ID, Table: schema.TableOrganization},
-	}
-	if spec.UserID != "" {
-		r["systemuserid"] = strings.ToLower(spec.UserID)
 	}
 	if len(app.IdentifierURIs) > 0 {
 		r["applicationiduri"] = app.IdentifierURIs[0]
 	}
+	return r, nil
+}
+
+// CreateAppUser creates the application user of an app (see AppUserRow).
+// At most one per app (store.ErrConflict).
+func (e *Env) CreateAppUser(ctx context.Context, d store.Data, spec AppUserSpec, c Caller) (store.Row, error) {
+	r, err := e.AppUserRow(ctx, spec.AppID)
+	if err != nil {
+		return nil, err
+	}
+	if spec.BusinessUnitID != "" {
+		r["businessunitid"] = store.Ref{ID: strings.ToLower(spec.BusinessUnitID), Table: schema.TableBusinessUnit}
+	}
+	if spec.UserID != "" {
+		r["systemuserid"] = strings.ToLower(spec.UserID)
+	}
 	t := e.Schema().Table(schema.TableSystemUser)
+	name := r["fullname"]
 	e.Stamp(t, r, c)
-	r["fullname"] = app.DisplayName // the application's name, not "# name"
+	r["fullname"] = name
 	_, err = d.Insert(ctx, t, r)
 	return r, err
 }

@@ -262,10 +262,7 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /healthz", s.readyz)
 	mux.Handle("/", idp)
-	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	srv := &http.Server{Handler: logRequests(log, mux), TLSConfig: tlsConf,
-		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	s.servers = append(s.servers, srv)
+	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	pool := x509.NewCertPool()
@@ -281,30 +278,30 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 		if el.envID == "" {
 			h = s.WebAPI.HostHandler(c.BaseDomain)
 		}
-		esrv := &http.Server{Handler: logRequests(log, h), TLSConfig: tlsConf, ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-		s.servers = append(s.servers, esrv)
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			if err := esrv.ServeTLS(el.ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("server stopped", "err", err)
-			}
-		}()
+		s.serve(el.ln, h, tlsConf)
 	}
 	for _, ln := range idLn[:len(idLn)-len(envLns)] {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			if err := srv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("server stopped", "err", err)
-			}
-		}()
+		s.serve(ln, mux, tlsConf)
 	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); idp.Run(runCtx) }()
 	close(s.ready)
 	return s, nil
+}
+
+// serve serves HTTPS on ln with its own http.Server (one per listener:
+// a Server must not Serve several listeners concurrently).
+func (s *Stack) serve(ln net.Listener, h http.Handler, tlsConf *tls.Config) {
+	srv := &http.Server{Handler: logRequests(s.log, h), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	s.servers = append(s.servers, srv)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := srv.Serve(tls.NewListener(ln, tlsConf)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("server stopped", "err", err)
+		}
+	}()
 }
 
 func (s *Stack) buildInfo(ctx context.Context, base string, seed *demo.Seed) (Info, error) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dvs2s/dvs2s/environment"
+	"github.com/dvs2s/dvs2s/odata"
 	"github.com/dvs2s/dvs2s/schema"
 	"github.com/dvs2s/dvs2s/store"
 	"github.com/google/uuid"
@@ -42,6 +43,7 @@ type Server struct {
 	mu         sync.Mutex
 	principals map[string]principalEntry
 	verifiers  map[string]*Verifier
+	functions  map[string]func(*request, []odata.Segment)
 }
 
 // verifier returns the token verifier of an environment's authority.
@@ -68,7 +70,11 @@ func New(c Config) *Server {
 	if c.MaxBody <= 0 {
 		c.MaxBody = 16 << 20
 	}
-	return &Server{c: c, log: c.Logger, principals: map[string]principalEntry{}, verifiers: map[string]*Verifier{}}
+	s := &Server{c: c, log: c.Logger, principals: map[string]principalEntry{}, verifiers: map[string]*Verifier{}}
+	s.functions = map[string]func(*request, []odata.Segment){
+		"WhoAmI": (*request).whoAmI,
+	}
+	return s
 }
 
 // Handler serves one environment (one origin per environment).
@@ -117,6 +123,13 @@ type request struct {
 	p    *principal
 	base string // <env url>/api/data/v9.x/
 	path string // escaped path after base
+
+	opts   *odata.Query
+	prefer odata.Prefer
+	altKey store.Cond // alternate key of a key segment that matched no row
+	tx     store.Data // the transaction of the current change, if any
+	// contentIDs resolves $n references inside a $batch change set.
+	contentIDs map[string]store.Ref
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, env *environment.Env) {
@@ -161,6 +174,8 @@ type principal struct {
 	AppUser  bool
 	Roles    []string
 	Name     string
+	// OnBehalfOf is the actual caller when impersonating ("" otherwise).
+	OnBehalfOf string
 }
 
 type principalEntry struct {
