@@ -725,7 +725,9 @@ func (q *request) update(t *schema.Table, id string, key *odata.Segment) {
 	q.w.WriteHeader(http.StatusNoContent)
 }
 
-func isNotFound(err error) bool { return err != nil && strings.Contains(err.Error(), store.ErrNotFound.Error()) }
+func isNotFound(err error) bool {
+	return err != nil && strings.Contains(err.Error(), store.ErrNotFound.Error())
+}
 
 // altKeyCols returns the alternate key values of the URL (upsert by key).
 func (q *request) altKeyCols() []store.Compare {

@@ -30,7 +30,7 @@ type Config struct {
 	Authority string
 	// Client fetches identity metadata; it must trust the authorities' CAs.
 	Client *http.Client
-	Logger    *slog.Logger
+	Logger *slog.Logger
 	// MaxBody bounds request bodies (default 16 MiB).
 	MaxBody int64
 }
