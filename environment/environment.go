@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -86,11 +87,19 @@ func (m *Manager) Create(ctx context.Context, name, tenant, url string) (*Env, e
 	if !nameRE.MatchString(name) {
 		return nil, fmt.Errorf("%w: environment name %q: use 1-40 lower-case letters, digits or hyphens, starting with a letter", ErrInvalid, name)
 	}
+	url = strings.TrimRight(url, "/")
+	if err := checkURL(url); url != "" && err != nil {
+		return nil, err
+	}
 	t, err := m.Directory.Tenant(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
-	e := store.Environment{ID: directory.NewID(), Name: name, TenantID: t.ID, URL: strings.TrimRight(url, "/"), CreatedAt: m.now()}
+	created, err := m.createdAt(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e := store.Environment{ID: directory.NewID(), Name: name, TenantID: t.ID, URL: url, CreatedAt: created}
 	if err := m.Store.CreateEnvironment(ctx, e); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, fmt.Errorf("environment %s already exists: %w", name, err)
@@ -103,6 +112,40 @@ func (m *Manager) Create(ctx context.Context, name, tenant, url string) (*Env, e
 		}
 	}
 	return m.Open(ctx, e.ID)
+}
+
+// checkURL accepts an absolute http(s) URL with a host: an environment's
+// base URL (checked before anything is stored, so a refused URL leaves no
+// half-created environment behind).
+func checkURL(u string) error {
+	p, err := neturl.Parse(u)
+	if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" || p.RawQuery != "" || p.Fragment != "" || p.User != nil {
+		return fmt.Errorf("%w: environment URL %q: use an absolute https URL such as https://localhost:8444", ErrInvalid, u)
+	}
+	return nil
+}
+
+// createdAt is the registry timestamp of a new environment. The server
+// assigns ports in creation order (ListEnvironments orders by created_at,
+// then id), so it keeps full precision and is always after the newest
+// existing environment: two environments created within the same second
+// must not be ordered by their random ids.
+func (m *Manager) createdAt(ctx context.Context) (time.Time, error) {
+	now := time.Now().UTC()
+	if m.Now != nil {
+		now = m.Now().UTC()
+	}
+	now = now.Truncate(time.Microsecond) // what every SQL engine keeps
+	envs, err := m.Store.ListEnvironments(ctx)
+	if err != nil {
+		return now, err
+	}
+	for _, e := range envs {
+		if !now.After(e.CreatedAt) {
+			now = e.CreatedAt.Add(time.Microsecond)
+		}
+	}
+	return now, nil
 }
 
 // register makes the environment URL a resource of its tenant, dropping
@@ -121,6 +164,9 @@ func (m *Manager) register(ctx context.Context, e store.Environment, old string)
 // and re-registers it as a resource.
 func (m *Manager) SetURL(ctx context.Context, env *Env, url string) error {
 	url = strings.TrimRight(url, "/")
+	if err := checkURL(url); err != nil {
+		return err
+	}
 	old := env.URL
 	if old == url {
 		return m.register(ctx, env.Environment, "")

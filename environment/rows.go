@@ -114,6 +114,9 @@ func (e *Env) Touch(t *schema.Table, r store.Row, prev store.Row, c Caller) {
 			r["statuscode"] = defaultStatus(t, st)
 		}
 	}
+	if app, _ := prev["applicationid"].(string); app != "" && t.LogicalName == schema.TableSystemUser {
+		return // an application user's fullname is the app's name, not "# <name>" (reference §1.5)
+	}
 	if prev != nil {
 		for _, k := range []string{"firstname", "lastname"} {
 			if _, ok := r[k]; !ok {
