@@ -58,9 +58,11 @@ const (
 	// to ODL's default (a recursion limit of 800, nine per parenthesis).
 	MaxDepth = 200
 
-	// MaxNodes bounds the size of the syntax trees of one query, so that
-	// parameter aliases referring to other aliases cannot blow it up.
-	MaxNodes = 10000
+	// MaxNodes bounds the size of the syntax trees of one query (array
+	// elements included), so that parameter aliases referring to other
+	// aliases cannot blow it up. Exceeding it is reported as too many
+	// conditions.
+	MaxNodes = 50000
 
 	// MaxPathSegments is ODL's default PathLimit.
 	MaxPathSegments = 100

@@ -460,9 +460,8 @@ func (p *parser) parsePrimaryRest(e Expr) (Expr, error) {
 				}
 			}
 		}
-		path := make([]string, len(src.Path), len(src.Path)+1)
-		copy(path, src.Path)
-		e = &Prop{Var: src.Var, Path: append(path, seg), Offset: src.Offset}
+		// src was built by this parse and is not shared: extend it.
+		src.Path = append(src.Path, seg)
 	}
 	return e, nil
 }
@@ -538,6 +537,7 @@ func (p *parser) literal() (*Lit, error) {
 		if err != nil {
 			return nil, err
 		}
+		p.budget.nodes += len(elems)
 		lit = &Lit{Kind: LitArray, Value: elems}
 	default:
 		return nil, nil

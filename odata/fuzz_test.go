@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // checkError fails unless err is nil or an *Error with a 4xx status, a code
@@ -156,4 +157,48 @@ func FuzzParsePrefer(f *testing.F) {
 		}
 		p.IncludeAnnotations.Match("OData.Community.Display.V1.FormattedValue")
 	})
+}
+
+// TestPathologicalInputs guards against superlinear behaviour: each input
+// is 256 KiB, so a quadratic algorithm would take minutes.
+func TestPathologicalInputs(t *testing.T) {
+	const n = 1 << 18
+	inputs := []string{
+		strings.Repeat("a eq 1 or ", n/10),
+		strings.Repeat("a", n),
+		strings.Repeat("a.", n/2) + "b",
+		strings.Repeat("a-", n/2),
+		strings.Repeat("1-", n/2),
+		"'" + strings.Repeat("a", n),
+		strings.Repeat("''", n/2),
+		strings.Repeat("[", n),
+		strings.Repeat("(", n),
+		strings.Repeat("a/", n/2) + "b eq 1",
+		strings.Repeat("9", n),
+		"1." + strings.Repeat("9", n),
+		strings.Repeat("@a or ", n/6) + "@a",
+		strings.Repeat("not ", n/4),
+		"contains(" + strings.Repeat("a,", n/2) + "a)",
+		"Microsoft.Dynamics.CRM.In(PropertyName='x',PropertyValues=[" + strings.Repeat("1,", n/2) + "1])",
+		"Microsoft.Dynamics.CRM.In(PropertyName='x',PropertyValues=[" + strings.Repeat("'é',", n/8) + "1])",
+		strings.Repeat("A/any(x:x eq 1) or ", n/20),
+		strings.Repeat("deadbeef-", n/9),
+		strings.Repeat("1 and ", n/6) + "1",
+	}
+	start := time.Now()
+	for _, in := range inputs {
+		e, err := ParseFilter(in)
+		checkError(t, in[:20], err)
+		if e != nil {
+			_ = e.String()
+		}
+		_, err = ParseQuery("$filter=" + in + "&$select=" + in + "&$expand=" + in + "&$orderby=" + in)
+		checkError(t, in[:20], err)
+		_, err = ParsePath(in)
+		checkError(t, in[:20], err)
+		ParsePrefer([]string{in})
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("pathological inputs took %v", d)
+	}
 }

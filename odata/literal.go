@@ -2,7 +2,6 @@ package odata
 
 import (
 	"math"
-	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -176,15 +175,21 @@ func looksLikeDateTimeOffset(s string) bool {
 
 // maxDecimal is the largest .NET System.Decimal, the range of Edm.Decimal
 // in Dataverse.
-var maxDecimal, _ = new(big.Rat).SetString("79228162514264337593543950335")
+const maxDecimal = "79228162514264337593543950335"
 
+// fitsDecimal reports whether the plain decimal number s ([-]digits[.digits])
+// is within the range of Edm.Decimal. Extra fractional digits are allowed
+// (.NET rounds them).
 func fitsDecimal(s string) bool {
-	intPart, _, _ := strings.Cut(strings.TrimLeft(s, "-0"), ".")
-	if len(intPart) > 29 {
-		return false
+	intPart, frac, _ := strings.Cut(strings.TrimPrefix(s, "-"), ".")
+	intPart = strings.TrimLeft(intPart, "0")
+	if len(intPart) != len(maxDecimal) {
+		return len(intPart) < len(maxDecimal)
 	}
-	r, ok := new(big.Rat).SetString(s)
-	return ok && r.Abs(r).Cmp(maxDecimal) <= 0
+	if intPart != maxDecimal {
+		return intPart < maxDecimal
+	}
+	return strings.Trim(frac, "0") == ""
 }
 
 // numberLit builds the literal for a tkNumber token whose text is raw.
@@ -262,6 +267,15 @@ type jsonReader struct {
 	s   string
 	i   int
 	pos int // offset of the array in the expression, for the elements
+	// runes counts the runes of s[:at], advanced incrementally.
+	runes, at int
+}
+
+// offset returns the position in the expression of byte i of the array.
+func (r *jsonReader) offset(i int) int {
+	r.runes += utf8.RuneCountInString(r.s[r.at:i])
+	r.at = i
+	return r.pos + r.runes
 }
 
 func (r *jsonReader) skipSpace() {
@@ -318,7 +332,7 @@ func parseJSONArray(s string, pos int) ([]*Lit, error) {
 
 func (r *jsonReader) value() (*Lit, error) {
 	start := r.i
-	lit := &Lit{Offset: r.pos + utf8.RuneCountInString(r.s[:start])}
+	lit := &Lit{Offset: r.offset(start)}
 	switch c := r.s[r.i]; {
 	case c == '"' || c == '\'':
 		str, err := r.str(c)
