@@ -79,7 +79,7 @@ func (e *Env) AddTable(ctx context.Context, t *schema.Table, rels []*schema.Rela
 		return err
 	}
 	e.schema.Store(next)
-	return nil
+	return e.Data.InTx(ctx, func(d store.Data) error { return e.syncPrivileges(ctx, d) })
 }
 
 func (e *Env) seed(ctx context.Context, d store.Data) error {
@@ -140,11 +140,16 @@ func (e *Env) seed(ctx context.Context, d store.Data) error {
 	} else if err != nil {
 		return err
 	}
+	if err := e.syncPrivileges(ctx, d); err != nil {
+		return err
+	}
 	for _, sr := range StandardRoles {
 		_, err := first(ctx, d, roles, store.Compare{Column: "roletemplateid", Op: "eq", Value: sr.Template})
 		if errors.Is(err, store.ErrNotFound) {
-			_, err = e.Insert(ctx, d, roles, store.Row{"name": sr.Name, "roletemplateid": sr.Template, "businessunitid": buRef,
-				"ismanaged": true, "organizationid": orgRef}, c)
+			r := store.Row{"name": sr.Name, "roletemplateid": sr.Template, "businessunitid": buRef, "ismanaged": true, "organizationid": orgRef}
+			if _, err = e.Insert(ctx, d, roles, r, c); err == nil {
+				err = e.GrantByName(ctx, d, r["roleid"].(string), e.standardRolePrivileges(sr.Template))
+			}
 		}
 		if err != nil {
 			return err

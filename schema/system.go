@@ -264,7 +264,7 @@ func System() *Schema {
 	contact.Column("fullname").Required = None
 	user.Column("fullname").Required = None
 
-	tables := []*Table{org, bu, user, team, role, priv, account, contact}
+	tables := append([]*Table{org, bu, user, team, role, priv, account, contact}, securityTables()...)
 	rel := func(name, referenced, referencing, attr, nav, backNav string) *Relationship {
 		return &Relationship{SchemaName: name, Referenced: referenced, Referencing: referencing, ReferencingAttribute: attr,
 			ReferencingNav: nav, ReferencedNav: backNav, MetadataID: metadataID("relationship", name)}
@@ -275,6 +275,10 @@ func System() *Schema {
 		rel("business_unit_teams", TableBusinessUnit, TableTeam, "businessunitid", "businessunitid", "business_unit_teams"),
 		rel("business_unit_roles", TableBusinessUnit, TableRole, "businessunitid", "businessunitid", "business_unit_roles"),
 		rel("role_parent_role", TableRole, TableRole, "parentroleid", "parentroleid", "role_parent_role"),
+		rel("role_privileges_role", TableRole, TableRolePrivileges, "roleid", "roleid", "roleprivileges_role"),
+		rel("role_privileges_privilege", TablePrivilege, TableRolePrivileges, "privilegeid", "privilegeid", "roleprivileges_privilege"),
+		rel("lk_audit_userid", TableSystemUser, TableAudit, "userid", "userid", "lk_audit_userid"),
+		rel("lk_audit_callinguserid", TableSystemUser, TableAudit, "callinguserid", "callinguserid", "lk_audit_callinguserid"),
 		rel("account_primary_contact", TableContact, TableAccount, "primarycontactid", "primarycontactid", "account_primary_contact"),
 		rel("account_parent_account", TableAccount, TableAccount, "parentaccountid", "parentaccountid", "account_parent_account"),
 		rel("contact_customer_accounts", TableAccount, TableContact, "parentcustomerid", "parentcustomerid_account", "contact_customer_accounts"),

@@ -15,10 +15,10 @@ var ErrVersion = errors.New("store: version mismatch")
 // Environment is a Dataverse environment (an organization), bound to one
 // tenant.
 type Environment struct {
-	ID        string // organization id (GUID)
-	Name      string // unique short name
-	TenantID  string
-	URL       string // base URL, the token audience
+	ID       string // organization id (GUID)
+	Name     string // unique short name
+	TenantID string
+	URL      string // base URL, the token audience
 	// Authority is the identity provider whose tokens the environment
 	// trusts (e.g. https://login.microsoftonline.com); "" is the built-in
 	// identity service.
@@ -75,7 +75,8 @@ type Or []Cond
 // Not negates a condition.
 type Not struct{ C Cond }
 
-// Compare compares a column with a value: Op is one of eq ne gt ge lt le.
+// Compare compares a column with a value: Op is one of eq ne gt ge lt le,
+// or band (true when the integer column shares a set bit with Value).
 // A nil Value with eq/ne tests for null.
 type Compare struct {
 	Column string
@@ -131,6 +132,15 @@ type Linked struct {
 	All       bool
 }
 
+// InQuery is true when Column equals Select of some row of Table that
+// satisfies Where: Column IN (SELECT Select FROM Table WHERE Where).
+type InQuery struct {
+	Column string
+	Table  *schema.Table
+	Select string
+	Where  Cond
+}
+
 // Bool is a constant condition.
 type Bool bool
 
@@ -145,6 +155,7 @@ func (Related) isCond()        {}
 func (Children) isCond()       {}
 func (Linked) isCond()         {}
 func (Bool) isCond()           {}
+func (InQuery) isCond()        {}
 
 // Data is the rows of one environment: one SQL table per Dataverse table,
 // with typed columns.

@@ -13,6 +13,9 @@ type Error struct {
 	Status  int
 	Code    string
 	Message string
+	// Details explains an access decision (dvs2s only; written as the
+	// error's @dvs2s.explanation annotation when the caller asked for it).
+	Details map[string]any
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
@@ -44,14 +47,15 @@ const (
 
 type errorBody struct {
 	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
+		Code        string         `json:"code"`
+		Message     string         `json:"message"`
+		Explanation map[string]any `json:"@dvs2s.explanation,omitempty"`
 	} `json:"error"`
 }
 
 func writeError(w http.ResponseWriter, e *Error) {
 	var b errorBody
-	b.Error.Code, b.Error.Message = e.Code, e.Message
+	b.Error.Code, b.Error.Message, b.Error.Explanation = e.Code, e.Message, e.Details
 	out, _ := json.Marshal(b)
 	h := w.Header()
 	h.Set("Content-Type", "application/json; odata.metadata=minimal")

@@ -57,8 +57,13 @@ func (q *request) expandSingle(t *schema.Table, nav *schema.Nav, out []map[strin
 	}
 	related := map[string]store.Row{}
 	if len(ids) > 0 {
+		// Related rows the principal may not read come back as null.
+		where, e := q.readableWhere(target, nil, store.In{Column: target.PrimaryID, Values: ids})
+		if e != nil {
+			return e
+		}
 		cols := q.withExpandColumns(target, readColumns(target, sel), opts.Expand)
-		rs, err := q.data().Query(q.ctx, target, store.Query{Columns: cols, Where: store.In{Column: target.PrimaryID, Values: ids}})
+		rs, err := q.data().Query(q.ctx, target, store.Query{Columns: cols, Where: where})
 		if err != nil {
 			return q.internal(err)
 		}
@@ -95,7 +100,7 @@ func (q *request) expandMany(t *schema.Table, nav *schema.Nav, out []map[string]
 	for _, r := range rows {
 		parents = append(parents, r[t.PrimaryID])
 	}
-	filter, e := q.where(target, opts.Filter, nil)
+	filter, e := q.readableWhere(target, opts.Filter, nil)
 	if e != nil {
 		return e
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/dvs2s/dvs2s/environment"
 	"github.com/dvs2s/dvs2s/schema"
+	"github.com/dvs2s/dvs2s/security"
 	"github.com/dvs2s/dvs2s/store"
 )
 
@@ -16,9 +17,11 @@ import (
 // beforeCreate validates and completes a new row.
 func (s *Server) beforeCreate(q *request, t *schema.Table, r store.Row) *Error {
 	if t.LogicalName == schema.TableSystemUser {
-		return q.completeSystemUser(r)
+		if e := q.completeSystemUser(r); e != nil {
+			return e
+		}
 	}
-	return nil
+	return q.checkCreate(t, r)
 }
 
 // beforeUpdate validates a change to an existing row.
@@ -31,7 +34,7 @@ func (s *Server) beforeUpdate(q *request, t *schema.Table, prev, change store.Ro
 			return badRequest("The azureactivedirectoryobjectid of a user cannot be changed.")
 		}
 	}
-	return nil
+	return q.checkUpdate(t, prev, change)
 }
 
 // beforeDelete validates a delete.
@@ -39,7 +42,7 @@ func (s *Server) beforeDelete(q *request, t *schema.Table, id string) *Error {
 	if t.LogicalName == schema.TableSystemUser && id == q.env.System {
 		return errorf(http.StatusForbidden, "0x80048405", "Access is denied.")
 	}
-	return nil
+	return q.checkID(security.Delete, t, id)
 }
 
 // afterAssociate runs after a many-to-many link changed.

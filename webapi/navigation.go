@@ -6,6 +6,7 @@ import (
 
 	"github.com/dvs2s/dvs2s/odata"
 	"github.com/dvs2s/dvs2s/schema"
+	"github.com/dvs2s/dvs2s/security"
 	"github.com/dvs2s/dvs2s/store"
 )
 
@@ -124,7 +125,7 @@ func (q *request) setColumns(t *schema.Table, id string, cols store.Row) {
 		if _, err := q.data().Update(q.ctx, t, id, cols, 0); err != nil {
 			return q.storeError(t, id, err)
 		}
-		return nil
+		return q.auditChange(updateAction(cols, prev), t, id, prev, cols)
 	})
 	if e != nil {
 		q.fail(e)
@@ -202,8 +203,8 @@ func (q *request) refBody(t *schema.Table) (store.Ref, *Error) {
 // related rows (with query options), /$count, /$ref GET, POST to
 // associate, DELETE nav(id)/$ref or nav/$ref?$id= to disassociate.
 func (q *request) collectionNav(t *schema.Table, id string, nav *schema.Nav, seg *odata.Segment, rest []odata.Segment) {
-	if _, err := q.env.Data.Get(q.ctx, t, id, []string{t.PrimaryID}); err != nil {
-		q.fail(q.storeError(t, id, err))
+	if e := q.checkID(security.Read, t, id); e != nil {
+		q.fail(e)
 		return
 	}
 	scope := q.navScope(t, id, nav)
@@ -227,6 +228,14 @@ func (q *request) collectionNav(t *schema.Table, id string, nav *schema.Nav, seg
 	case len(rest) == 1 && rest[0].Kind == odata.SegmentCount && q.r.Method == http.MethodGet:
 		q.countSet(nav.Target, scope)
 	case isRef && q.r.Method == http.MethodGet:
+		filter, e := q.readFilter(nav.Target)
+		if e != nil {
+			q.fail(e)
+			return
+		}
+		if filter != nil {
+			scope = store.And{scope, filter}
+		}
 		rows, err := q.env.Data.Query(q.ctx, nav.Target, store.Query{Columns: []string{nav.Target.PrimaryID}, Where: scope,
 			OrderBy: []store.Order{{Column: nav.Target.PrimaryID}}, Limit: maxPageSize})
 		if err != nil {
@@ -309,6 +318,9 @@ func (q *request) navScope(t *schema.Table, id string, nav *schema.Nav) store.Co
 // unlink removes a relationship between two rows.
 func (q *request) unlink(t *schema.Table, id string, nav *schema.Nav, childID string) {
 	e := q.inTx(func() *Error {
+		if e := q.checkLink(t, id, nav, childID); e != nil {
+			return e
+		}
 		if nav.Many != nil {
 			child := nav.Target
 			col := nav.Many.ReferencingAttribute
@@ -325,7 +337,7 @@ func (q *request) unlink(t *schema.Table, id string, nav *schema.Nav, childID st
 			if err != nil {
 				return q.storeError(child, childID, err)
 			}
-			return nil
+			return q.auditChange(schema.AuditUpdate, child, childID, r, cols)
 		}
 		a, b := id, childID
 		if nav.M2M.Entity1 != t.LogicalName {
@@ -334,7 +346,10 @@ func (q *request) unlink(t *schema.Table, id string, nav *schema.Nav, childID st
 		if err := q.data().Disassociate(q.ctx, nav.M2M, a, b); err != nil {
 			return q.storeError(nav.Target, childID, err)
 		}
-		return q.s.afterAssociate(q, nav.M2M)
+		if e := q.s.afterAssociate(q, nav.M2M); e != nil {
+			return e
+		}
+		return q.auditLink(schema.AuditDisassociate, nav.M2M, t, id, nav.Target, childID)
 	})
 	if e != nil {
 		q.fail(e)

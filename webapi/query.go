@@ -29,7 +29,7 @@ func (q *request) list(t *schema.Table, scope store.Cond) {
 		q.fail(e)
 		return
 	}
-	where, e := q.where(t, q.opts.Filter, scope)
+	where, e := q.readableWhere(t, q.opts.Filter, scope)
 	if e != nil {
 		q.fail(e)
 		return
@@ -120,7 +120,7 @@ func (q *request) queryError(err error) *Error { return q.internal(err) }
 // countSet answers GET set/$count: the number as plain text (reference
 // §4.9).
 func (q *request) countSet(t *schema.Table, scope store.Cond) {
-	where, e := q.where(t, q.opts.Filter, scope)
+	where, e := q.readableWhere(t, q.opts.Filter, scope)
 	if e != nil {
 		q.fail(e)
 		return
@@ -164,6 +164,23 @@ func (q *request) nextLink(page int) string {
 	tok := fmt.Sprintf(`<cookie pagenumber="%d" pagingcookie="%s" istracking="False" />`, page, url.QueryEscape(`<cookie page="`+strconv.Itoa(page-1)+`"></cookie>`))
 	keep = append(keep, "$skiptoken="+url.QueryEscape(tok))
 	return q.base + q.path + "?" + strings.Join(keep, "&")
+}
+
+// readableWhere is where plus the read filter of the principal: rows it
+// may not read never leave the database, so paging and counts stay right.
+func (q *request) readableWhere(t *schema.Table, f odata.Expr, scope store.Cond) (store.Cond, *Error) {
+	filter, e := q.readFilter(t)
+	if e != nil {
+		return nil, e
+	}
+	if filter != nil {
+		if scope == nil {
+			scope = filter
+		} else {
+			scope = store.And{scope, filter}
+		}
+	}
+	return q.where(t, f, scope)
 }
 
 // where combines the $filter with a scope condition (navigation).

@@ -74,6 +74,10 @@ func (q *request) route() {
 		q.fail(segmentNotFound(first.Text))
 		return
 	}
+	if t.LogicalName == schema.TableAudit && q.r.Method != http.MethodGet {
+		q.fail(methodNotAllowed(q.r.Method, "the audit table (it is written by the platform only)"))
+		return
+	}
 	if !first.Parens {
 		switch {
 		case len(segs) == 1:

@@ -11,6 +11,7 @@ import (
 	"github.com/dvs2s/dvs2s/environment"
 	"github.com/dvs2s/dvs2s/odata"
 	"github.com/dvs2s/dvs2s/schema"
+	"github.com/dvs2s/dvs2s/security"
 	"github.com/dvs2s/dvs2s/store"
 )
 
@@ -191,6 +192,10 @@ func (q *request) retrieve(t *schema.Table, id string) {
 		q.fail(e)
 		return
 	}
+	if e := q.checkID(security.Read, t, id); e != nil {
+		q.fail(e)
+		return
+	}
 	r, err := q.env.Data.Get(q.ctx, t, id, q.withExpandColumns(t, readColumns(t, sel), q.opts.Expand))
 	if err != nil {
 		q.fail(q.storeError(t, id, err))
@@ -256,7 +261,7 @@ func (q *request) parseBody(t *schema.Table, body map[string]json.RawMessage, fo
 			continue // property annotations
 		}
 		if c := t.Column(k); c != nil && !c.Type.IsLookup() {
-			if c.ReadOnly || (c.CreateOnly && !forCreate) {
+			if c.ReadOnly || (c.CreateOnly && !forCreate && c.LogicalName != t.PrimaryID) {
 				continue // platform-managed; Dataverse ignores them
 			}
 			v, e := parseValue(t, c, raw)
@@ -294,8 +299,10 @@ func (q *request) parseBody(t *schema.Table, body map[string]json.RawMessage, fo
 func (q *request) parseBind(t *schema.Table, navName string, raw json.RawMessage, pb *parsedBody) *Error {
 	nav := q.sch.Nav(t, navName)
 	if nav == nil {
-		if c := t.Column(navName); c != nil && c.Type.IsLookup() {
-			// ownerid, parentcustomerid, ... bind through the lookup column
+		if c := t.Column(navName); c != nil && c.Type == schema.Owner {
+			// ownerid binds through the lookup column; a customer lookup
+			// (parentcustomerid) has no navigation property of its own:
+			// parentcustomerid_account / _contact (reference §4.12)
 			nav = &schema.Nav{Name: navName, Column: c}
 		} else {
 			return payloadError(t.EntitySetName, "An undeclared property '"+navName+"' which only has property annotations in the payload but no property value was found in the payload. In OData, only declared navigation properties and declared named streams can be represented as properties without values.")
@@ -551,16 +558,17 @@ func (q *request) createRow(t *schema.Table, body map[string]json.RawMessage, id
 		}
 		pb.row[b.nav.Column.LogicalName] = store.Ref{ID: childID, Table: b.nav.Target.LogicalName}
 	}
+	q.env.Stamp(t, pb.row, q.caller())
 	if e := q.s.beforeCreate(q, t, pb.row); e != nil {
 		return "", e
 	}
-	if _, err := q.env.Insert(q.ctx, q.data(), t, pb.row, q.caller()); err != nil {
-		if id, ok := pb.row[t.PrimaryID].(string); ok {
-			return "", q.storeError(t, id, err)
-		}
-		return "", q.internal(err)
-	}
 	newID := pb.row[t.PrimaryID].(string)
+	if _, err := q.data().Insert(q.ctx, t, pb.row); err != nil {
+		return "", q.storeError(t, newID, err)
+	}
+	if e := q.auditChange(schema.AuditCreate, t, newID, nil, pb.row); e != nil {
+		return "", e
+	}
 	for _, b := range pb.binds {
 		for _, raw := range b.raw {
 			if b.nav.Many != nil {
@@ -598,6 +606,9 @@ func withBind(body map[string]json.RawMessage, nav, url string) map[string]json.
 
 // link associates row id of t with row otherID through a collection nav.
 func (q *request) link(t *schema.Table, id string, nav *schema.Nav, otherID string) *Error {
+	if e := q.checkLink(t, id, nav, otherID); e != nil {
+		return e
+	}
 	switch {
 	case nav.Many != nil:
 		child := nav.Target
@@ -622,7 +633,30 @@ func (q *request) link(t *schema.Table, id string, nav *schema.Nav, otherID stri
 			return e
 		}
 	}
-	return nil
+	return q.auditLink(schema.AuditAssociate, nav.M2M, t, id, nav.Target, otherID)
+}
+
+// updateAction is Assign when the owner changes, else Update.
+func updateAction(change, prev store.Row) int {
+	if o, ok := change["ownerid"].(store.Ref); ok {
+		if old, _ := prev["ownerid"].(store.Ref); old.ID != o.ID {
+			return schema.AuditAssign
+		}
+	}
+	return schema.AuditUpdate
+}
+
+// checkLink decides relating row id of t to row otherID through nav: for
+// one-to-many, Append on the child row and AppendTo on the parent; for
+// many-to-many, Append and AppendTo on both (and no role escalation).
+func (q *request) checkLink(t *schema.Table, id string, nav *schema.Nav, otherID string) *Error {
+	if nav.Many != nil {
+		if e := q.checkID(security.Append, nav.Target, otherID); e != nil {
+			return e
+		}
+		return q.checkID(security.AppendTo, t, id)
+	}
+	return q.checkAssociate(t, id, nav.Target, otherID)
 }
 
 // update answers PATCH set(id): update, or upsert (create when missing),
@@ -705,6 +739,9 @@ func (q *request) update(t *schema.Table, id string, key *odata.Segment) {
 		if _, err := q.data().Update(q.ctx, t, id, pb.row, version); err != nil {
 			return q.storeError(t, id, err)
 		}
+		if e := q.auditChange(updateAction(pb.row, existing), t, id, existing, pb.row); e != nil {
+			return e
+		}
 		for _, b := range pb.binds {
 			for _, cid := range b.ids {
 				if e := q.link(t, id, b.nav, cid); e != nil {
@@ -767,6 +804,9 @@ func (q *request) delete(t *schema.Table, id string) {
 		}
 		if err := q.data().Delete(q.ctx, t, id, version); err != nil {
 			return q.storeError(t, id, err)
+		}
+		if e := q.auditChange(schema.AuditDelete, t, id, nil, nil); e != nil {
+			return e
 		}
 		return q.clearReferences(t, id)
 	}); e != nil {

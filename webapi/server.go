@@ -18,8 +18,9 @@ import (
 	"github.com/dvs2s/dvs2s/environment"
 	"github.com/dvs2s/dvs2s/odata"
 	"github.com/dvs2s/dvs2s/schema"
+	"github.com/dvs2s/dvs2s/security"
 	"github.com/dvs2s/dvs2s/store"
-	"github.com/google/uuid"
+	"github.com/dvs2s/dvs2s/throttle"
 )
 
 // Config configures a Server.
@@ -33,6 +34,15 @@ type Config struct {
 	Logger *slog.Logger
 	// MaxBody bounds request bodies (default 16 MiB).
 	MaxBody int64
+	// Limits are the service protection limits of every environment (zero
+	// fields: Dataverse's defaults); EnvLimits override them per
+	// environment name (lower case). ThrottleNow is their clock (window and
+	// execution time; nil: time.Now). See webapi/throttle.go.
+	Limits      throttle.Limits
+	EnvLimits   map[string]throttle.Limits
+	ThrottleNow func() time.Time
+	// Observer receives request measurements (metrics); may be nil.
+	Observer Observer
 }
 
 // Server serves the Web API of every environment.
@@ -44,6 +54,7 @@ type Server struct {
 	principals map[string]principalEntry
 	verifiers  map[string]*Verifier
 	functions  map[string]func(*request, []odata.Segment)
+	limiters   sync.Map // environment id → *envLimiter
 }
 
 // verifier returns the token verifier of an environment's authority.
@@ -72,7 +83,9 @@ func New(c Config) *Server {
 	}
 	s := &Server{c: c, log: c.Logger, principals: map[string]principalEntry{}, verifiers: map[string]*Verifier{}}
 	s.functions = map[string]func(*request, []odata.Segment){
-		"WhoAmI": (*request).whoAmI,
+		"WhoAmI":                  (*request).whoAmI,
+		"EntityDefinitions":       (*request).entityDefinitions,
+		"RelationshipDefinitions": (*request).relationshipDefinitions,
 	}
 	return s
 }
@@ -133,8 +146,11 @@ type request struct {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, env *environment.Env) {
+	x := s.observe(w, r, env) // request id, rate-limit headers, metrics, log
+	defer x.finish()
+	w = x
 	h := w.Header()
-	id := uuid.NewString()
+	id := x.id
 	h.Set("OData-Version", "4.0")
 	h.Set("REQ_ID", id)
 	h.Set("x-ms-service-request-id", id)
@@ -161,6 +177,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, env *environment.
 		writeError(w, e)
 		return
 	}
+	if !x.admit(p) { // service protection limits: 429
+		return
+	}
+	if p, e = s.impersonate(r, env, p); e != nil {
+		writeError(w, e)
+		return
+	}
 	q := &request{s: s, w: w, r: r, ctx: r.Context(), env: env, sch: env.Schema(), p: p,
 		base: env.URL + "/api/data/" + version + "/", path: path}
 	q.route()
@@ -176,6 +199,18 @@ type principal struct {
 	Name     string
 	// OnBehalfOf is the actual caller when impersonating ("" otherwise).
 	OnBehalfOf string
+	AccessMode int64
+	// sec holds the effective rights (the intersection with the caller's
+	// when impersonating).
+	sec *security.Principal
+}
+
+// callerID is the actual caller: the impersonator, or the user.
+func (p *principal) callerID() string {
+	if p.OnBehalfOf != "" {
+		return p.OnBehalfOf
+	}
+	return p.UserID
 }
 
 type principalEntry struct {
@@ -257,19 +292,99 @@ func (s *Server) resolve(ctx context.Context, env *environment.Env, c *Claims, a
 		s.log.Error("principal lookup failed", "err", err)
 		return nil, errorf(http.StatusServiceUnavailable, codeUnexpected, "The user could not be resolved.")
 	}
+	return s.principalOf(ctx, env, row, appOnly)
+}
+
+// impersonate applies CallerObjectId (Entra object id) or MSCRMCallerID
+// (systemuserid) (reference §2): the caller needs
+// prvActOnBehalfOfAnotherUser (403 0x8004A110); the request then runs as
+// the impersonated user with the intersection of both principals' rights,
+// and records the caller as createdonbehalfby/modifiedonbehalfby.
+// Impersonating oneself is no impersonation.
+func (s *Server) impersonate(r *http.Request, env *environment.Env, caller *principal) (*principal, *Error) {
+	oid, sid := strings.TrimSpace(r.Header.Get("CallerObjectId")), strings.TrimSpace(r.Header.Get("MSCRMCallerID"))
+	if oid == "" && sid == "" {
+		return caller, nil
+	}
+	header, val := "CallerObjectId", oid
+	if sid != "" { // MSCRMCallerID wins when both are sent, as in the SDK
+		header, val = "MSCRMCallerID", sid
+	}
+	val = strings.Trim(strings.ToLower(val), "{}")
+	if !isGUID(val) {
+		return nil, badRequest("The %s header value '%s' is not a valid GUID.", header, val)
+	}
+	if (sid != "" && val == caller.UserID) || (sid == "" && val == strings.ToLower(caller.ObjectID)) {
+		return caller, nil
+	}
+	if caller.sec.Depth(security.PrvActOnBehalf) == security.None {
+		return nil, errorf(http.StatusForbidden, codeCannotActOnBehalf, "User does not have the privilege to act on behalf another user.")
+	}
+	key := env.ID + "\x00i\x00" + header + "\x00" + val
+	now := time.Now()
+	s.mu.Lock()
+	pe, ok := s.principals[key]
+	s.mu.Unlock()
+	if !ok || !now.Before(pe.exp) {
+		pe = principalEntry{exp: now.Add(principalTTL)}
+		var row store.Row
+		var err error
+		if header == "MSCRMCallerID" {
+			row, err = env.Data.Get(r.Context(), env.Schema().Table(schema.TableSystemUser), val, nil)
+		} else {
+			row, err = env.UserByObjectID(r.Context(), val)
+			if errors.Is(err, store.ErrNotFound) {
+				if u, uerr := s.c.Envs.Store.User(r.Context(), val); uerr == nil && u.TenantID == env.TenantID {
+					row, err = env.SyncUser(r.Context(), u)
+				}
+			}
+		}
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			pe.e = errorf(http.StatusForbidden, codeUserNotMember, "The user to impersonate (%s = %s) is not a member of the organization.", header, val)
+		case err != nil:
+			pe.e = errorf(http.StatusServiceUnavailable, codeUnexpected, "The user to impersonate could not be resolved.")
+		default:
+			pe.p, pe.e = s.principalOf(r.Context(), env, row, false)
+		}
+		s.mu.Lock()
+		s.principals[key] = pe
+		s.mu.Unlock()
+	}
+	if pe.e != nil {
+		return nil, pe.e
+	}
+	if pe.p.UserID == caller.UserID {
+		return caller, nil
+	}
+	p := *pe.p
+	p.OnBehalfOf = caller.UserID
+	p.sec = security.Intersect(caller.sec, pe.p.sec)
+	return &p, nil
+}
+
+// principalOf builds the principal of a systemuser row: refused when
+// disabled (0x80040225) or without any role (0x80042f09).
+func (s *Server) principalOf(ctx context.Context, env *environment.Env, row store.Row, appOnly bool) (*principal, *Error) {
 	p := &principal{AppUser: appOnly}
 	p.UserID, _ = row["systemuserid"].(string)
 	p.ObjectID, _ = row["azureactivedirectoryobjectid"].(string)
 	p.Name, _ = row["fullname"].(string)
+	p.AccessMode, _ = row["accessmode"].(int64)
 	if bu, ok := row["businessunitid"].(store.Ref); ok {
 		p.BU = bu.ID
 	}
 	if dis, _ := row["isdisabled"].(bool); dis {
 		return nil, errorf(http.StatusForbidden, codeUserDisabled, "The specified user(Id = %s) is disabled. Consider enabling this user. Additional Details: The user is disabled in this environment.", p.UserID)
 	}
-	if p.Roles, err = env.Roles(ctx, p.UserID); err != nil {
+	sec, err := security.Load(ctx, env.Data, env.Schema(), p.UserID)
+	if err != nil {
 		s.log.Error("role lookup failed", "err", err)
 		return nil, errorf(http.StatusServiceUnavailable, codeUnexpected, "The user's roles could not be read.")
+	}
+	p.sec = sec
+	for _, r := range sec.Roles {
+		p.Roles = append(p.Roles, r.ID)
 	}
 	if len(p.Roles) == 0 {
 		return nil, errorf(http.StatusForbidden, codeUserNoRoles, "The user (Id = %s) has not been assigned any roles.", p.UserID)

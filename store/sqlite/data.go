@@ -682,6 +682,14 @@ func (c *compiler) cond(x store.Cond, t *schema.Table, alias string) (string, er
 		if err != nil {
 			return "", err
 		}
+		if x.Op == "band" {
+			v, err := encode(col, x.Value)
+			if err != nil {
+				return "", err
+			}
+			c.args = append(c.args, v)
+			return "(" + ref + " & ?) <> 0", nil
+		}
 		op, ok := sqlOps[x.Op]
 		if !ok {
 			return "", fmt.Errorf("%w: operator %q", errBadCond, x.Op)
@@ -764,6 +772,23 @@ func (c *compiler) cond(x store.Cond, t *schema.Table, alias string) (string, er
 			}
 		}
 		return fmt.Sprintf("%s IN (SELECT %s.%s FROM %s AS %s WHERE %s)", ref, a, quote(x.Table.PrimaryID), quote(x.Table.LogicalName), a, where), nil
+	case store.InQuery:
+		_, ref, err := c.column(t, x.Column, alias)
+		if err != nil {
+			return "", err
+		}
+		a := c.next()
+		_, sel, err := c.column(x.Table, x.Select, a)
+		if err != nil {
+			return "", err
+		}
+		where := "1=1"
+		if x.Where != nil {
+			if where, err = c.cond(x.Where, x.Table, a); err != nil {
+				return "", err
+			}
+		}
+		return fmt.Sprintf("%s IN (SELECT %s FROM %s AS %s WHERE %s)", ref, sel, quote(x.Table.LogicalName), a, where), nil
 	case store.Children:
 		a := c.next()
 		if x.Table.Column(x.Column) == nil {
