@@ -19,6 +19,10 @@ func (q *request) entityPath(t *schema.Table, id string, rest []odata.Segment) {
 		return
 	}
 	seg := &rest[0]
+	if seg.Kind == odata.SegmentName && seg.Namespace == nsCRM && len(rest) == 1 {
+		q.boundOperation(t, id, seg)
+		return
+	}
 	if seg.Kind != odata.SegmentName || seg.Namespace != "" {
 		q.fail(segmentNotFound(seg.Text))
 		return
