@@ -87,6 +87,9 @@ func New(c Config) *Server {
 		"EntityDefinitions":       (*request).entityDefinitions,
 		"RelationshipDefinitions": (*request).relationshipDefinitions,
 	}
+	for name, h := range unbound {
+		s.functions[name] = h
+	}
 	return s
 }
 
