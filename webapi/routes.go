@@ -45,6 +45,19 @@ func (q *request) route() {
 	}
 	q.opts = qo
 	q.prefer = odata.ParsePrefer(q.r.Header.Values("Prefer"))
+	// Query forms dvs2s does not implement are refused, never ignored:
+	// ignoring them would answer with the wrong rows.
+	raw := q.r.URL.Query()
+	for _, p := range []string{"fetchXml", "savedQuery", "userQuery"} {
+		if raw.Has(p) {
+			q.fail(errorf(http.StatusNotImplemented, codeNotSupported, "The %s query parameter is not supported by dvs2s; use OData query options.", p))
+			return
+		}
+	}
+	if qo.Apply != "" {
+		q.fail(errorf(http.StatusNotImplemented, codeNotSupported, "$apply (aggregation) is not supported by dvs2s yet."))
+		return
+	}
 	segs := p.Segments
 	if len(segs) == 0 {
 		q.only(http.MethodGet, q.serviceDocument)
