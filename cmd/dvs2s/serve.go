@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dvs2s/dvs2s/stack"
+	"github.com/dvs2s/dvs2s/throttle"
 )
 
 func init() {
@@ -28,17 +29,24 @@ func dataFlag(fs interface {
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
 	var c stack.Config
-	var hosts, logLevel, logFormat string
+	var hosts, logLevel, logFormat, envLimits string
 	dataFlag(fs, &c.DataDir)
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1", "address to listen on")
 	fs.IntVar(&c.Port, "port", stack.DefaultPort, "first port the stack may use (identity service; environments follow); 0 picks free ports")
 	fs.StringVar(&hosts, "host", "", "comma-separated extra host names for the TLS certificate; the first is used in URLs (default localhost)")
+	fs.StringVar(&c.BaseDomain, "base-domain", "", "host-based routing: serve environment <name> at https://<name>.<base-domain>:<port+1> (default: one port per environment)")
 	fs.BoolVar(&c.NoDemo, "no-demo", false, "do not seed the demo tenants, apps and users")
 	fs.BoolVar(&c.AllowDemoOnNetwork, "allow-demo-on-network", false, "accept the well-known demo credentials even when listening beyond loopback")
 	fs.DurationVar(&c.TokenLifetime, "token-lifetime", time.Hour, "access token lifetime")
 	fs.DurationVar(&c.KeyRotation, "key-rotation", 30*24*time.Hour, "how long a token-signing key signs before the next one takes over")
 	fs.DurationVar(&c.KeyOverlap, "key-overlap", 24*time.Hour, "how long a signing key is published before it signs, and after it stops")
 	fs.DurationVar(&c.CacheTTL, "cache-ttl", time.Second, "how long the token path caches directory reads (changes by other processes show after this)")
+	fs.IntVar(&c.Limits.Requests, "limit-requests", throttle.Defaults.Requests, "service protection: requests per user in the window (-1: no limit)")
+	fs.DurationVar(&c.Limits.ExecutionTime, "limit-execution-time", throttle.Defaults.ExecutionTime, "service protection: combined execution time per user in the window (negative: no limit)")
+	fs.IntVar(&c.Limits.Concurrent, "limit-concurrent", throttle.Defaults.Concurrent, "service protection: concurrent requests per user (-1: no limit)")
+	fs.DurationVar(&c.Limits.Window, "limit-window", throttle.Defaults.Window, "service protection: sliding window (whole seconds)")
+	fs.IntVar(&c.Limits.DOPHint, "limit-dop-hint", 0, "x-ms-dop-hint value; 0 derives it from the processors")
+	fs.StringVar(&envLimits, "env-limits", "", `per-environment service protection limits, e.g. "contoso:requests=100,concurrent=4;fabrikam:window=60s" (fields: requests, execution-time, concurrent, window, dop-hint)`)
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	if err := parse(fs, args); err != nil {
@@ -49,6 +57,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if hosts != "" {
 		c.Hosts = strings.Split(hosts, ",")
+	}
+	if c.Limits.Window < time.Second {
+		return fmt.Errorf("--limit-window %v: at least 1s", c.Limits.Window)
+	}
+	if envLimits != "" {
+		var err error
+		if c.EnvLimits, err = throttle.ParseEnvLimits(envLimits); err != nil {
+			return fmt.Errorf("--env-limits: %w", err)
+		}
 	}
 	c.MasterKey = os.Getenv("DVS2S_MASTER_KEY")
 	var lv slog.Level
