@@ -66,10 +66,7 @@ func (q *request) auditChange(action int, t *schema.Table, id string, prev, chan
 // auditLink records an association change.
 func (q *request) auditLink(action int, m *schema.ManyToMany, t *schema.Table, id string, other *schema.Table, otherID string) *Error {
 	if m != nil && (m.SchemaName == "systemuserroles_association" || m.SchemaName == "teamroles_association") {
-		action = schema.AuditRoleChange
-		if action == schema.AuditRoleChange && q.r.Method == "DELETE" {
-			action = schema.AuditRoleChange
-		}
+		action = schema.AuditRoleChange // "removed" in the change data tells the direction
 	}
 	name := ""
 	if m != nil {
