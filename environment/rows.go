@@ -117,17 +117,23 @@ func (e *Env) Touch(t *schema.Table, r store.Row, prev store.Row, c Caller) {
 	if app, _ := prev["applicationid"].(string); app != "" && t.LogicalName == schema.TableSystemUser {
 		return // an application user's fullname is the app's name, not "# <name>" (reference §1.5)
 	}
-	if prev != nil {
-		for _, k := range []string{"firstname", "lastname"} {
-			if _, ok := r[k]; !ok {
-				if v, ok := prev[k]; ok {
-					defer delete(r, k)
-					r[k] = v
-				}
-			}
+	// The full name follows the first and last name, whichever changed.
+	names := store.Row{}
+	for _, k := range []string{"firstname", "lastname"} {
+		if v, ok := r[k]; ok {
+			names[k] = v
+		} else if v, ok := prev[k]; ok {
+			names[k] = v
 		}
 	}
-	computeNames(t, r)
+	if _, f := r["firstname"]; f {
+		computeNames(t, names)
+	} else if _, l := r["lastname"]; l {
+		computeNames(t, names)
+	}
+	if fn, ok := names["fullname"]; ok {
+		r["fullname"] = fn
+	}
 }
 
 // Insert stamps and inserts a row as caller c.
