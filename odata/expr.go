@@ -166,18 +166,18 @@ type Lit struct {
 
 // Float returns the value of a numeric literal (int, decimal, double) as a
 // float64, and false for other kinds.
-func (l *Lit) Float() (float64, bool) {
-	switch v := l.Value.(type) {
+func (e *Lit) Float() (float64, bool) {
+	switch v := e.Value.(type) {
 	case int64:
-		if l.Kind == LitInt {
+		if e.Kind == LitInt {
 			return float64(v), true
 		}
 	case float64:
-		if l.Kind == LitDouble {
+		if e.Kind == LitDouble {
 			return v, true
 		}
 	case string:
-		if l.Kind == LitDecimal {
+		if e.Kind == LitDecimal {
 			f, err := strconv.ParseFloat(v, 64)
 			return f, err == nil
 		}
@@ -186,14 +186,14 @@ func (l *Lit) Float() (float64, bool) {
 }
 
 // Rat returns the exact value of an int or decimal literal.
-func (l *Lit) Rat() (*big.Rat, bool) {
-	switch l.Kind {
+func (e *Lit) Rat() (*big.Rat, bool) {
+	switch e.Kind {
 	case LitInt:
-		if v, ok := l.Value.(int64); ok {
+		if v, ok := e.Value.(int64); ok {
 			return new(big.Rat).SetInt64(v), true
 		}
 	case LitDecimal:
-		if v, ok := l.Value.(string); ok {
+		if v, ok := e.Value.(string); ok {
 			return new(big.Rat).SetString(v)
 		}
 	}

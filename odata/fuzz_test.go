@@ -2,6 +2,7 @@ package odata
 
 import (
 	"errors"
+	"math/rand"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,10 @@ var filterSeeds = []string{
 func FuzzParseFilter(f *testing.F) {
 	for _, s := range filterSeeds {
 		f.Add(s)
+	}
+	r := rand.New(rand.NewSource(2))
+	for i := 0; i < 50; i++ {
+		f.Add((&genFilter{r: r}).bool(0))
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		e, err := ParseFilter(in)
