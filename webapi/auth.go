@@ -51,6 +51,7 @@ type Verifier struct {
 	Now       func() time.Time
 
 	mu        sync.Mutex
+	fetchMu   sync.Mutex         // serialises JWKS fetches
 	tenants   map[string]*issuer // by tenant id
 	keys      map[string]*jose.JSONWebKey
 	jwksURI   string
@@ -202,6 +203,17 @@ func (v *Verifier) key(ctx context.Context, kid string) (*jose.JSONWebKey, error
 	v.mu.Lock()
 	k := v.keys[kid]
 	uri, last := v.jwksURI, v.lastFetch
+	v.mu.Unlock()
+	if k != nil {
+		return k, nil
+	}
+	// One fetch at a time; a request that waited for another's fetch
+	// looks again before concluding the key is unknown.
+	v.fetchMu.Lock()
+	defer v.fetchMu.Unlock()
+	v.mu.Lock()
+	k = v.keys[kid]
+	uri, last = v.jwksURI, v.lastFetch
 	v.mu.Unlock()
 	if k != nil {
 		return k, nil
