@@ -330,7 +330,7 @@ func (p *parser) parseUnary() (Expr, error) {
 		if err := p.lex.next(); err != nil {
 			return nil, err
 		}
-		if p.lex.tok.kind != tkNumber {
+		if p.lex.tok.kind != tkNumber || p.lex.src[p.lex.tok.pos] == '-' {
 			return nil, errExpressionExpected(minus.pos, p.lex.text)
 		}
 		t := p.lex.tok

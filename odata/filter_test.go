@@ -204,6 +204,7 @@ func TestParseFilterErrors(t *testing.T) {
 		{"a eq 1; b eq 2", "Syntax error at position 7 in 'a eq 1; b eq 2'."},
 		// Not supported by Dataverse.
 		{"-revenue lt 5", "Expression expected at position 0 in '-revenue lt 5'."},
+		{"a eq - -5", "Expression expected at position 5 in 'a eq - -5'."},
 		{"a add 1 eq 2", "Syntax error at position 5 in 'a add 1 eq 2'."},
 		{"a in ('x','y')", "Syntax error at position 4 in 'a in ('x','y')'."},
 		{"$it/name eq 'a'", "Syntax error: character '$' is not valid at position 0 in '$it/name eq 'a''."},
