@@ -80,7 +80,7 @@ func nestedConditions(e Expr) int {
 
 type parser struct {
 	lex     *lexer
-	aliases map[string]string // nil: aliases are not allowed (inside $expand)
+	aliases map[string]string // alias values; a missing alias is null
 	noAlias bool              // aliases are an error (inside $expand)
 	active  map[string]bool   // aliases being expanded, against cycles
 	vars    []string          // lambda range variables in scope
