@@ -354,7 +354,7 @@ func (s *Schema) Navs(t *Table) []*Nav {
 		if m.Entity1 == t.LogicalName {
 			out = append(out, &Nav{Name: m.Entity1Nav, Target: s.tables[m.Entity2], M2M: m})
 		}
-		if m.Entity2 == t.LogicalName && m.Entity2Nav != m.Entity1Nav {
+		if m.Entity2 == t.LogicalName && (m.Entity1 != m.Entity2 || m.Entity2Nav != m.Entity1Nav) {
 			out = append(out, &Nav{Name: m.Entity2Nav, Target: s.tables[m.Entity1], M2M: m})
 		}
 	}
