@@ -60,6 +60,11 @@ type Config struct {
 	Logger        *slog.Logger
 	// Now is the clock, for tests; nil means time.Now.
 	Now func() time.Time
+	// TrustCAFiles are PEM files of extra CA certificates the data service
+	// trusts, besides the system roots and the local CA, when it fetches
+	// the metadata of an environment's authority over HTTPS (an identity
+	// provider behind a private CA, e.g. another dvs2s).
+	TrustCAFiles []string
 }
 
 // Stack is a running stack.
@@ -153,6 +158,17 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	var trusted [][]byte
+	for _, f := range c.TrustCAFiles {
+		b, err := os.ReadFile(f)
+		if err == nil && !x509.NewCertPool().AppendCertsFromPEM(b) {
+			err = errors.New("no PEM certificate in it")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("trusted CA file %s: %w", f, err)
+		}
+		trusted = append(trusted, b)
 	}
 	loopback := isLoopback(c.Listen)
 	if !loopback && !c.NoDemo && !c.AllowDemoOnNetwork {
@@ -270,6 +286,9 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 	if sys, err := x509.SystemCertPool(); err == nil {
 		sys.AddCert(ca.Cert)
 		pool = sys
+	}
+	for _, b := range trusted {
+		pool.AppendCertsFromPEM(b)
 	}
 	s.WebAPI = webapi.New(webapi.Config{Envs: s.Envs, Authority: base, Logger: log,
 		Client: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}})
