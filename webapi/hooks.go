@@ -3,6 +3,7 @@ package webapi
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/dvs2s/dvs2s/environment"
 	"github.com/dvs2s/dvs2s/schema"
@@ -21,7 +22,32 @@ func (s *Server) beforeCreate(q *request, t *schema.Table, r store.Row) *Error {
 			return e
 		}
 	}
+	if owner, ok := r["ownerid"].(store.Ref); ok && owner.ID != q.p.UserID && t.Ownership == schema.UserOwned {
+		if e := q.ownerBusinessUnit(r); e != nil {
+			return e
+		}
+	}
 	return q.checkCreate(t, r)
+}
+
+// ownerBusinessUnit sets a row's owningbusinessunit to its owner's
+// business unit (a user's or a team's), as Dataverse does on create and
+// assign: the business unit that Local and Deep access is decided on
+// follows the owner.
+func (q *request) ownerBusinessUnit(r store.Row) *Error {
+	owner := r["ownerid"].(store.Ref)
+	ot := q.sch.Table(owner.Table)
+	if ot == nil {
+		ot = q.sch.Table(schema.TableSystemUser)
+	}
+	o, err := q.data().Get(q.ctx, ot, owner.ID, []string{"businessunitid"})
+	if err != nil {
+		return q.storeError(ot, owner.ID, err)
+	}
+	if bu, ok := o["businessunitid"].(store.Ref); ok {
+		r["owningbusinessunit"] = store.Ref{ID: bu.ID, Table: schema.TableBusinessUnit}
+	}
+	return nil
 }
 
 // beforeUpdate validates a change to an existing row.
@@ -34,7 +60,15 @@ func (s *Server) beforeUpdate(q *request, t *schema.Table, prev, change store.Ro
 			return badRequest("The azureactivedirectoryobjectid of a user cannot be changed.")
 		}
 	}
-	return q.checkUpdate(t, prev, change)
+	if e := q.checkUpdate(t, prev, change); e != nil {
+		return e
+	}
+	if owner, ok := change["ownerid"].(store.Ref); ok && t.Ownership == schema.UserOwned {
+		if old, _ := prev["ownerid"].(store.Ref); old.ID != owner.ID {
+			return q.ownerBusinessUnit(change)
+		}
+	}
+	return nil
 }
 
 // beforeDelete validates a delete.
@@ -66,7 +100,8 @@ func (q *request) completeSystemUser(r store.Row) *Error {
 		case errors.Is(err, environment.ErrNoConsent), errors.Is(err, environment.ErrInvalid):
 			return badRequest("%s", err.Error())
 		case errors.Is(err, store.ErrConflict):
-			return errorf(http.StatusPreconditionFailed, codeDuplicate, "%s", err.Error())
+			return errorf(http.StatusPreconditionFailed, codeDuplicate, "A record with matching key values already exists: %s.",
+				strings.TrimPrefix(err.Error(), store.ErrConflict.Error()+": "))
 		}
 		return q.internal(err)
 	}

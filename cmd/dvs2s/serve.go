@@ -35,6 +35,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.Port, "port", stack.DefaultPort, "first port the stack may use (identity service; environments follow); 0 picks free ports")
 	fs.StringVar(&hosts, "host", "", "comma-separated extra host names for the TLS certificate; the first is used in URLs (default localhost)")
 	fs.StringVar(&c.BaseDomain, "base-domain", "", "host-based routing: serve environment <name> at https://<name>.<base-domain>:<port+1> (default: one port per environment)")
+	var trustCA string
+	fs.StringVar(&trustCA, "trust-ca", "", "comma-separated PEM files of extra CAs the data service trusts when it fetches an authority's metadata (environments trusting another identity provider)")
 	fs.BoolVar(&c.NoDemo, "no-demo", false, "do not seed the demo tenants, apps and users")
 	fs.BoolVar(&c.AllowDemoOnNetwork, "allow-demo-on-network", false, "accept the well-known demo credentials even when listening beyond loopback")
 	fs.DurationVar(&c.TokenLifetime, "token-lifetime", time.Hour, "access token lifetime")
@@ -57,6 +59,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if hosts != "" {
 		c.Hosts = strings.Split(hosts, ",")
+	}
+	if trustCA != "" {
+		c.TrustCAFiles = strings.Split(trustCA, ",")
 	}
 	if c.Limits.Window < time.Second {
 		return fmt.Errorf("--limit-window %v: at least 1s", c.Limits.Window)
