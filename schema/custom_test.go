@@ -380,3 +380,45 @@ func FuzzParseEntity(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseColumnDefinitions: columns and lookups added to an existing
+// custom table never panic, and what is accepted joins the schema.
+func FuzzParseColumnDefinitions(f *testing.F) {
+	col, _ := json.Marshal(attr("PicklistAttributeMetadata", "new_K", map[string]any{"OptionSet": map[string]any{"Options": []any{map[string]any{"Label": label("A")}}}}))
+	rel, _ := json.Marshal(map[string]any{"@odata.type": "Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata", "SchemaName": "new_contact_bankaccount",
+		"ReferencedEntity": "contact", "ReferencingEntity": "new_bankaccount", "Lookup": attr("LookupAttributeMetadata", "new_ContactId", nil)})
+	f.Add(col, false)
+	f.Add(rel, true)
+	f.Add([]byte(`{"@odata.type":"#Microsoft.Dynamics.CRM.IntegerAttributeMetadata","SchemaName":"xy_Z","DisplayName":{"UserLocalizedLabel":{"Label":"z"}},"MinValue":-1}`), false)
+	sys := System()
+	tb, rels, err := ParseEntity(entityBody(nil), sys)
+	if err != nil {
+		f.Fatal(err)
+	}
+	s, err := sys.With([]*Table{tb}, rels, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, relationship bool) {
+		var c *Column
+		var rs []*Relationship
+		if relationship {
+			lc, r, err := ParseOneToMany(body, s)
+			if err != nil {
+				return
+			}
+			if r.Referencing != "new_bankaccount" || !lc.Type.IsLookup() || len(lc.Targets) != 1 {
+				t.Fatalf("lookup %+v relationship %+v", lc, r)
+			}
+			c, rs = lc, []*Relationship{r}
+		} else {
+			var err error
+			if c, err = ParseAttribute(body, s.Table("new_bankaccount"), s); err != nil {
+				return
+			}
+		}
+		if _, err := s.Replace(s.Table("new_bankaccount").WithColumn(c), rs); err != nil {
+			t.Fatalf("accepted column does not join the schema: %v", err)
+		}
+	})
+}

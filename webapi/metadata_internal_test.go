@@ -205,3 +205,45 @@ func TestMetadataShapes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMetadataQuery: no $filter/$select/$expand over metadata panics or
+// fails with anything but a 400.
+func FuzzMetadataQuery(f *testing.F) {
+	for _, s := range []string{
+		"$filter=OwnershipType eq Microsoft.Dynamics.CRM.OwnershipTypes'UserOwned'",
+		"$select=LogicalName&$filter=CanCreateAttributes/Value eq true and not (ObjectTypeCode lt 5)",
+		"$expand=Attributes($select=LogicalName;$filter=AttributeType eq Microsoft.Dynamics.CRM.AttributeTypeCode'Picklist')",
+		"$filter=contains(tolower(SchemaName),'acc') or RequiredLevel/Value eq null",
+		"$expand=ManyToOneRelationships($filter=ReferencedEntity eq 'contact'),ManyToManyRelationships",
+		"$filter=DisplayName/UserLocalizedLabel/Label ne 'x' and MetadataId eq 00000000-0000-0000-0000-000000000000",
+	} {
+		f.Add(s)
+	}
+	mdTypes()
+	s := schema.System()
+	q := &request{sch: s}
+	f.Fuzz(func(t *testing.T, raw string) {
+		o, err := odata.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		mq, e := newMDQuery(entityType, o, true)
+		if e != nil {
+			if e.Status != 400 {
+				t.Fatalf("%q: %v", raw, e)
+			}
+			return
+		}
+		for _, tb := range s.Tables() {
+			if _, e := mq.match(entityJSON(tb)); e != nil {
+				if e.Status != 400 {
+					t.Fatalf("%q: %v", raw, e)
+				}
+				return
+			}
+			if _, e := q.entityObject(tb, mq); e != nil && e.Status != 400 {
+				t.Fatalf("%q: %v", raw, e)
+			}
+		}
+	})
+}
