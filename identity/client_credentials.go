@@ -103,6 +103,7 @@ func (s *Server) clientCredentials(w http.ResponseWriter, req *tokenRequest) {
 	}
 	tr := s.newTokenResponse(req.ver, now, tg.aud)
 	tr.AccessToken = at
+	s.tokenIssued("client_credentials", t.ID)
 	s.log.LogAttrs(ctx, -8, "token issued", slogStr("grant", "client_credentials"), slogStr("client_id", c.app.AppID), slogStr("tenant", t.ID), slogStr("aud", tg.aud))
 	s.writeToken(w, tr)
 }

@@ -50,6 +50,9 @@ type Config struct {
 	// demo password credentials and demo users, when the server is reachable
 	// beyond loopback.
 	Refused map[string]bool
+	// OnToken, if set, is called for every access token issued, with the
+	// grant type and the tenant id (metrics).
+	OnToken func(grant, tenant string)
 }
 
 // Server serves the identity endpoints.
@@ -64,6 +67,7 @@ type Server struct {
 	view     *view
 	lifetime time.Duration
 	refused  map[string]bool
+	onToken  func(grant, tenant string)
 	mux      *http.ServeMux
 }
 
@@ -77,6 +81,7 @@ func New(ctx context.Context, c Config) (*Server, error) {
 		clock:    c.Now,
 		lifetime: c.TokenLifetime,
 		refused:  c.Refused,
+		onToken:  c.OnToken,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -109,6 +114,13 @@ func New(ctx context.Context, c Config) (*Server, error) {
 	s.dir = s.Directory()
 	s.routes()
 	return s, nil
+}
+
+// tokenIssued reports an issued access token to Config.OnToken.
+func (s *Server) tokenIssued(grant, tenant string) {
+	if s.onToken != nil {
+		s.onToken(grant, tenant)
+	}
 }
 
 // Directory returns a Directory whose changes this server sees at once.

@@ -175,6 +175,7 @@ func (s *Server) authorizationCode(w http.ResponseWriter, req *tokenRequest) {
 		s.writeError(w, r, e)
 		return
 	}
+	s.tokenIssued("authorization_code", ac.TenantID)
 	s.log.LogAttrs(ctx, -8, "token issued", slogStr("grant", "authorization_code"), slogStr("client_id", c.app.AppID), slogStr("tenant", ac.TenantID), slogStr("user", u.ObjectID))
 	s.writeToken(w, tr)
 }
@@ -236,6 +237,7 @@ func (s *Server) refreshToken(w http.ResponseWriter, req *tokenRequest) {
 		s.writeError(w, r, e)
 		return
 	}
+	s.tokenIssued("refresh_token", g.TenantID)
 	s.log.LogAttrs(ctx, -8, "token issued", slogStr("grant", "refresh_token"), slogStr("client_id", c.app.AppID), slogStr("tenant", g.TenantID), slogStr("user", u.ObjectID))
 	s.writeToken(w, tr)
 }

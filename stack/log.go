@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/dvs2s/dvs2s/webapi"
 	"github.com/google/uuid"
 )
 
@@ -25,11 +26,15 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := uuid.NewString()
-		w.Header().Set("x-dvs2s-request-id", id)
+		w.Header().Set(webapi.HeaderRequestID, id)
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(sw, r)
-		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		// The Web API adds environment, principal, table, operation and
+		// throttling to this line.
+		ctx, fields := webapi.WithLogFields(r.Context())
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		attrs := append([]slog.Attr{
 			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)))
+			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start))}, fields.Attrs()...)
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	})
 }

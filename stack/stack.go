@@ -31,6 +31,7 @@ import (
 	"github.com/dvs2s/dvs2s/secret"
 	"github.com/dvs2s/dvs2s/store"
 	"github.com/dvs2s/dvs2s/store/sqlite"
+	"github.com/dvs2s/dvs2s/throttle"
 	"github.com/dvs2s/dvs2s/webapi"
 )
 
@@ -58,6 +59,13 @@ type Config struct {
 	KeyOverlap    time.Duration
 	CacheTTL      time.Duration
 	Logger        *slog.Logger
+	// Limits are the service protection limits of every environment (zero
+	// fields: Dataverse's defaults); EnvLimits override them per
+	// environment name. ThrottleNow is their clock (nil: time.Now), for
+	// tests.
+	Limits      throttle.Limits
+	EnvLimits   map[string]throttle.Limits
+	ThrottleNow func() time.Time
 	// Now is the clock, for tests; nil means time.Now.
 	Now func() time.Time
 	// TrustCAFiles are PEM files of extra CA certificates the data service
@@ -79,6 +87,8 @@ type Stack struct {
 	// identity service.
 	Directory *directory.Directory
 	CAPool    []byte // PEM of the local CA
+	// Metrics are served at /metrics on the identity service's port.
+	Metrics *Metrics
 
 	log          *slog.Logger
 	servers      []*http.Server
@@ -222,7 +232,7 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 		closeAll(idLn)
 		return nil, err
 	}
-	s := &Stack{Config: c, Store: db, log: log, ready: make(chan struct{})}
+	s := &Stack{Config: c, Store: db, log: log, ready: make(chan struct{}), Metrics: NewMetrics()}
 	fail := func(err error) (*Stack, error) {
 		closeAll(idLn)
 		db.Close()
@@ -248,7 +258,7 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 	idp, err := identity.New(ctx, identity.Config{
 		BaseURL: base, Store: db, Keys: keys, Logger: log, Now: c.Now,
 		CacheTTL: c.CacheTTL, KeyRotation: c.KeyRotation, KeyOverlap: c.KeyOverlap,
-		TokenLifetime: c.TokenLifetime, Refused: refused,
+		TokenLifetime: c.TokenLifetime, Refused: refused, OnToken: s.Metrics.TokenIssued,
 	})
 	if err != nil {
 		return fail(err)
@@ -277,6 +287,7 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /healthz", s.readyz)
+	mux.Handle("GET /metrics", s.Metrics.Handler())
 	mux.Handle("/", idp)
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -291,7 +302,9 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 		pool.AppendCertsFromPEM(b)
 	}
 	s.WebAPI = webapi.New(webapi.Config{Envs: s.Envs, Authority: base, Logger: log,
-		Client: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}})
+		Client: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
+		Limits: c.Limits, EnvLimits: c.EnvLimits, ThrottleNow: c.ThrottleNow, Observer: s.Metrics})
+	s.Metrics.WatchWebAPI(s.WebAPI)
 	for _, el := range s.envListeners {
 		h := s.WebAPI.Handler(el.envID)
 		if el.envID == "" {
