@@ -907,6 +907,46 @@ func TestMetadataCustomTable(t *testing.T) {
 		t.Error("$metadata lacks the custom table")
 	}
 
+	// In $batch: reads work; definitions are refused inside a change set.
+	body, _ := json.Marshal(bad(func(m map[string]any) { m["SchemaName"] = "new_InBatch" }))
+	batch := strings.ReplaceAll(`--batch_m
+Content-Type: application/http
+Content-Transfer-Encoding: binary
+
+GET `+c.base+`EntityDefinitions(LogicalName='new_bankaccount')?$select=EntitySetName HTTP/1.1
+Accept: application/json
+
+--batch_m
+Content-Type: multipart/mixed;boundary=changeset_m
+
+--changeset_m
+Content-Type: application/http
+Content-Transfer-Encoding: binary
+Content-ID: 1
+
+POST `+c.base+`EntityDefinitions HTTP/1.1
+Content-Type: application/json
+
+`+string(body)+`
+--changeset_m--
+--batch_m--
+`, "\n", "\r\n")
+	req, _ := http.NewRequest(http.MethodPost, c.base+"$batch", strings.NewReader(batch))
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "multipart/mixed;boundary=batch_m")
+	resp, err := ts.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Contains(out, []byte(`"EntitySetName":"new_bankaccounts"`)) || !bytes.Contains(out, []byte("0x80040315")) {
+		t.Errorf("$batch: %d %s", resp.StatusCode, out)
+	}
+	if r := c.do(http.MethodGet, "EntityDefinitions(LogicalName='new_inbatch')", nil); r.status != http.StatusNotFound {
+		t.Errorf("a definition in a change set was created: %d", r.status)
+	}
+
 	// A restart keeps the definitions, columns, lookup and rows.
 	ts.stop(t)
 	ts2 := start(t, dir)

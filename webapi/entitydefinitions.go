@@ -1304,8 +1304,13 @@ func (q *request) relationshipByKey(all []map[string]any, seg *odata.Segment) (m
 	return nil, badRequest("Bad Request - Error in query syntax. Use RelationshipDefinitions(<MetadataId>) or RelationshipDefinitions(SchemaName='name').")
 }
 
-// metadataBody reads a metadata POST body.
+// metadataBody reads a metadata POST body. Metadata changes are not
+// transactional (they create SQL tables and swap the schema), so they are
+// refused inside a $batch change set (outside one they work).
 func (q *request) metadataBody() ([]byte, *Error) {
+	if q.tx != nil {
+		return nil, errorf(http.StatusBadRequest, codeNotSupported, "Table, column and relationship definitions cannot be created inside a $batch change set in dvs2s; send them outside change sets.")
+	}
 	b, err := io.ReadAll(q.r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
