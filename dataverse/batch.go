@@ -272,6 +272,7 @@ func (c *Client) ExecuteBatch(ctx context.Context, b *Batch, opts ...RequestOpti
 		return nil, err
 	}
 	k.ctype = ctype
+	k.multipartErrors = true
 	k.safe = true
 	for _, it := range b.items {
 		if it.cs != nil || it.op.Method != http.MethodGet {

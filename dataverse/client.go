@@ -82,6 +82,10 @@ type Client struct {
 
 	lim *limiter
 	dop atomic.Int32
+	// pause is when (unix nanoseconds) the last Retry-After ends: the
+	// limits are per user, so every request of the client waits for it
+	// rather than hammering the server and extending the penalty.
+	pause atomic.Int64
 }
 
 // defaultHTTPClient is used when Options.HTTPClient is nil.
@@ -227,6 +231,10 @@ type call struct {
 	ro     *requestOptions
 	// safe marks the request as safe to repeat after a transient failure.
 	safe bool
+	// multipartErrors returns error answers in multipart/mixed form (a
+	// $batch that stopped at a failed operation answers 400 with the
+	// parts) as answers, not errors.
+	multipartErrors bool
 }
 
 // resolve makes an absolute URL of a path relative to the Web API base
@@ -289,6 +297,9 @@ func (c *Client) newCall(method, path string, body any, opts []RequestOption) (*
 func (c *Client) do(ctx context.Context, k *call) (*response, error) {
 	retries := max(c.o.MaxRetries, 0)
 	for attempt := 0; ; attempt++ {
+		if err := c.waitPause(ctx); err != nil {
+			return nil, err
+		}
 		resp, err := c.send(ctx, k)
 		var wait time.Duration
 		switch {
@@ -307,6 +318,11 @@ func (c *Client) do(ctx context.Context, k *call) (*response, error) {
 			wait = e.RetryAfter
 			if wait <= 0 {
 				wait = c.backoff(attempt)
+			} else if !e.HasCode(CodeConcurrentRequestsExceeded) {
+				// Over the request-count or execution-time limit: the
+				// whole client waits. (Over the concurrency limit only
+				// this request waits: the others are what must finish.)
+				c.pauseFor(wait)
 			}
 			err = e
 		case transientStatus(resp.status) && k.safe && attempt < retries:
@@ -315,6 +331,8 @@ func (c *Client) do(ctx context.Context, k *call) (*response, error) {
 			if wait <= 0 || wait > c.o.MaxRetryAfter {
 				wait = c.backoff(attempt)
 			}
+		case resp.status >= 400 && k.multipartErrors && strings.HasPrefix(resp.header.Get("Content-Type"), "multipart/"):
+			return resp, nil
 		case resp.status >= 400:
 			if resp.status == http.StatusUnauthorized {
 				c.tok.Store(nil) // ask the credential again next time
@@ -333,6 +351,44 @@ func (c *Client) do(ctx context.Context, k *call) (*response, error) {
 			return nil, err
 		case <-t.C:
 		}
+	}
+}
+
+// pauseFor holds every request of the client back for d.
+func (c *Client) pauseFor(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	for {
+		cur := c.pause.Load()
+		if cur >= until || c.pause.CompareAndSwap(cur, until) {
+			return
+		}
+	}
+}
+
+// waitPause waits until a Retry-After pause is over. If the caller's
+// deadline comes first it returns at once with the throttling error.
+func (c *Client) waitPause(ctx context.Context) error {
+	until := c.pause.Load()
+	if until == 0 {
+		return nil
+	}
+	d := time.Until(time.Unix(0, until))
+	if d <= 0 {
+		return nil
+	}
+	throttled := &Error{StatusCode: http.StatusTooManyRequests, Code: CodeRequestsExceeded, RetryAfter: d,
+		Message: "the client is waiting for an earlier Retry-After (service protection limits)"}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return throttled
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		throttled.Err = ctx.Err()
+		return throttled
+	case <-t.C:
+		return nil
 	}
 }
 
