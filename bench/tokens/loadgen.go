@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -244,14 +243,6 @@ func (g *goGen) prepare(_ context.Context, _ string, t *target, conns int) error
 	}
 	g.client, g.t, g.conns = c, t, conns
 	return nil
-}
-
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return -1
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 func (g *goGen) run(ctx context.Context, bodies []string, d time.Duration) (phaseResult, error) {

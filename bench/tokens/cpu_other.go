@@ -1,0 +1,5 @@
+//go:build !unix
+
+package main
+
+func selfCPU() float64 { return -1 }
