@@ -56,12 +56,14 @@ func (q *request) expandSingle(t *schema.Table, nav *schema.Nav, out []map[strin
 		}
 	}
 	related := map[string]store.Row{}
+	// Related rows the principal may not read come back as null; without
+	// the privilege to read the table at all, the expansion fails, rows to
+	// expand or not.
+	where, e := q.readableWhere(target, nil, store.In{Column: target.PrimaryID, Values: ids})
+	if e != nil {
+		return e
+	}
 	if len(ids) > 0 {
-		// Related rows the principal may not read come back as null.
-		where, e := q.readableWhere(target, nil, store.In{Column: target.PrimaryID, Values: ids})
-		if e != nil {
-			return e
-		}
 		cols := q.withExpandColumns(target, readColumns(target, sel), opts.Expand)
 		rs, err := q.data().Query(q.ctx, target, store.Query{Columns: cols, Where: where})
 		if err != nil {

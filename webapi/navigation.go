@@ -90,6 +90,10 @@ func (q *request) property1(t *schema.Table, id string, c *schema.Column) {
 
 // propertyValue answers GET set(id)/prop (JSON) or prop/$value (raw).
 func (q *request) propertyValue(t *schema.Table, id string, c *schema.Column, raw bool) {
+	if e := q.checkID(security.Read, t, id); e != nil {
+		q.fail(e)
+		return
+	}
 	r, err := q.env.Data.Get(q.ctx, t, id, []string{c.LogicalName})
 	if err != nil {
 		q.fail(q.storeError(t, id, err))
@@ -153,6 +157,10 @@ func (q *request) singleNav(t *schema.Table, id string, nav *schema.Nav, seg *od
 	col := nav.Column.LogicalName
 	switch {
 	case q.r.Method == http.MethodGet:
+		if e := q.checkID(security.Read, t, id); e != nil {
+			q.fail(e)
+			return
+		}
 		r, err := q.env.Data.Get(q.ctx, t, id, []string{col})
 		if err != nil {
 			q.fail(q.storeError(t, id, err))

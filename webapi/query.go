@@ -399,7 +399,18 @@ func (q *request) property(t *schema.Table, p *odata.Prop, vars scope) (*schema.
 			return nil, nil, nil, propertyNotFound(cur, path[0])
 		}
 		col, target := nav.Column.LogicalName, nav.Target
-		wraps = append(wraps, func(c store.Cond) store.Cond { return store.Related{Column: col, Table: target, Where: c} })
+		// A related row the principal may not read matches nothing, so a
+		// filter cannot probe its values.
+		readable, e := q.readFilter(target)
+		if e != nil {
+			return nil, nil, nil, e
+		}
+		wraps = append(wraps, func(c store.Cond) store.Cond {
+			if readable != nil {
+				c = store.And{c, readable}
+			}
+			return store.Related{Column: col, Table: target, Where: c}
+		})
 		cur, path = target, path[1:]
 	}
 	c := columnByProperty(cur, path[0])
@@ -520,15 +531,39 @@ func (q *request) lambda(t *schema.Table, x *odata.Lambda, vars scope) (store.Co
 			return nil, e
 		}
 	}
+	// Only related rows the principal may read take part, so any() and
+	// all() cannot probe rows it may not see: all(x: c) over the readable
+	// rows is not any(x: readable and not c).
+	readable, e := q.readFilter(nav.Target)
+	if e != nil {
+		return nil, e
+	}
+	all, negate := !x.Any, false
+	if readable != nil {
+		switch {
+		case all:
+			if where == nil {
+				where = store.Bool(true)
+			}
+			where, all, negate = store.And{readable, store.Not{C: where}}, false, true
+		case where == nil:
+			where = readable
+		default:
+			where = store.And{where, readable}
+		}
+	}
 	var c store.Cond
 	if nav.Many != nil {
-		c = store.Children{Table: nav.Target, Column: nav.Many.ReferencingAttribute, Where: where, All: !x.Any}
+		c = store.Children{Table: nav.Target, Column: nav.Many.ReferencingAttribute, Where: where, All: all}
 	} else {
 		this, other := nav.M2M.Entity1Col, nav.M2M.Entity2Col
 		if nav.M2M.Entity1 != cur.LogicalName {
 			this, other = other, this
 		}
-		c = store.Linked{Intersect: nav.M2M.Intersect, ThisCol: this, OtherCol: other, Target: nav.Target, Where: where, All: !x.Any}
+		c = store.Linked{Intersect: nav.M2M.Intersect, ThisCol: this, OtherCol: other, Target: nav.Target, Where: where, All: all}
+	}
+	if negate {
+		c = store.Not{C: c}
 	}
 	if cur != t {
 		return nil, badRequest("Nested lambda sources must start at the table.")

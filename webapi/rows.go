@@ -509,6 +509,8 @@ func (q *request) inTx(fn func() *Error) *Error {
 	if q.tx != nil {
 		return fn()
 	}
+	q.txOwner = true
+	defer func() { q.txOwner = false; q.flushDenied() }()
 	var fe *Error
 	err := q.env.Data.InTx(q.ctx, func(d store.Data) error {
 		q.tx = d

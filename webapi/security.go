@@ -1,6 +1,7 @@
 package webapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -158,6 +159,11 @@ func (q *request) checkID(a security.Action, t *schema.Table, id string) *Error 
 		q.p.sec.Depth(security.PrivilegeName(a, t)) == security.Global {
 		return q.requirePrivilege(a, t) // no row relation can change the answer
 	}
+	// The privilege check comes first (reference §5.4): without the
+	// privilege, whether the row exists is none of the caller's business.
+	if e := q.requirePrivilege(a, t); e != nil {
+		return e
+	}
 	r, err := q.data().Get(q.ctx, t, id, security.OwnershipColumns(t))
 	if err != nil {
 		return q.storeError(t, id, err)
@@ -294,16 +300,40 @@ func (q *request) escalation(role store.Row, what string) *Error {
 }
 
 // auditDenied records a denied attempt (outside the failed transaction).
+// A denial inside a transaction is written once that transaction has
+// ended: it rolls back, and while it is open SQLite makes any other writer
+// wait (for the busy timeout, then fail).
 func (q *request) auditDenied(d *security.Denial) {
-	if q.env == nil {
+	if q.env == nil || d.Table == nil {
 		return
 	}
+	switch {
+	case q.tx == nil:
+		q.writeDenied(d)
+	case q.txOwner:
+		q.deniedInTx = append(q.deniedInTx, d) // written by inTx when the transaction ends
+	default:
+		// A $batch change set's part: the batch owns the transaction. The
+		// entry waits for it in the background.
+		cp := *q
+		cp.ctx, cp.tx = context.WithoutCancel(q.ctx), nil
+		go cp.writeDenied(d)
+	}
+}
+
+// writeDenied writes the audit entry of a denied attempt.
+func (q *request) writeDenied(d *security.Denial) {
 	b, _ := json.Marshal(map[string]any{"privilege": d.Privilege, "access": d.Access, "held": d.Held.String(), "needed": d.Needed.String()})
-	t := d.Table
-	if t == nil {
-		return
+	q.s.writeAudit(q, q.env.Data, schema.AuditDenied, 4, d.Table, d.RowID, string(b), "denied")
+}
+
+// flushDenied writes the denials recorded inside the transaction that
+// just ended.
+func (q *request) flushDenied() {
+	for _, d := range q.deniedInTx {
+		q.writeDenied(d)
 	}
-	q.s.writeAudit(q, q.env.Data, schema.AuditDenied, 4, t, d.RowID, string(b), "denied")
+	q.deniedInTx = nil
 }
 
 var errNoAudit = errors.New("no audit table")

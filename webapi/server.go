@@ -144,6 +144,10 @@ type request struct {
 	prefer odata.Prefer
 	altKey store.Cond // alternate key of a key segment that matched no row
 	tx     store.Data // the transaction of the current change, if any
+	// txOwner is set while inTx runs the transaction it began; deniedInTx
+	// are the denials to audit once it has ended (see auditDenied).
+	txOwner    bool
+	deniedInTx []*security.Denial
 	// contentIDs resolves $n references inside a $batch change set.
 	contentIDs map[string]store.Ref
 }
