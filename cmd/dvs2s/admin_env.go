@@ -41,12 +41,12 @@ func init() {
 		{name: "disable", synopsis: "--env <name|id> --app <client id>", summary: "refuse every call of an application user (403 0x80040225)",
 			run: func(c *adminCall, args []string) error { return appUserSetDisabled(c, args, true) }},
 	}})
-	registerNoun(adminNoun{name: "role", summary: "list, create and assign security roles in environments", verbs: []adminVerb{
+	registerNoun(adminNoun{name: "role", summary: "list, create and assign security roles in environments", verbs: append([]adminVerb{
 		{name: "list", synopsis: "--env <name|id>", summary: "list an environment's security roles", run: roleList},
 		{name: "create", synopsis: "--env <name|id> --name <role name>", summary: "create a custom security role in the root business unit", run: roleCreate},
 		{name: "assign", synopsis: "--env <name|id> --role <role name> (--user <upn|systemuserid> | --app <client id>)",
 			summary: "give a user or an application user a security role", run: roleAssign},
-	}})
+	}, roleSecurityVerbs...)})
 }
 
 // envJSON is an environment in --json output.

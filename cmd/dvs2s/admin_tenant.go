@@ -16,11 +16,11 @@ func init() {
 		{name: "create", synopsis: "--name <name> [--domain <domain>] [--id <guid>]", summary: "create a tenant", run: tenantCreate},
 		{name: "list", synopsis: "", summary: "list tenants", run: tenantList},
 	}})
-	registerNoun(adminNoun{name: "user", summary: "create and list users who sign in interactively", verbs: []adminVerb{
+	registerNoun(adminNoun{name: "user", summary: "create and list users who sign in interactively", verbs: append([]adminVerb{
 		{name: "create", synopsis: "--tenant <id|domain|name> --upn <user@domain> [--name <display name>] [--admin] [--password-stdin]",
 			summary: "create a user; without --password-stdin a strong password is generated and printed once", run: userCreate},
 		{name: "list", synopsis: "[--tenant <id|domain|name>]", summary: "list users", run: userList},
-	}})
+	}, userSecurityVerbs...)})
 }
 
 // tenantJSON is a tenant in --json output.
