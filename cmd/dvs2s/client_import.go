@@ -36,7 +36,7 @@ type importConfig struct {
 	rejected  string // path of the rejected-rows file
 	progress  io.Writer
 	warn      io.Writer // warnings (nil: discarded)
-	total     int64 // input size in bytes, for the progress bar (0: unknown)
+	total     int64     // input size in bytes, for the progress bar (0: unknown)
 }
 
 // importSummary is the outcome of an import.
