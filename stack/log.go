@@ -12,6 +12,19 @@ import (
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	attrs  []slog.Attr // added by the Web API
+}
+
+var _ webapi.LogAttrAdder = (*statusWriter)(nil)
+
+// AddLogAttrs implements webapi.LogAttrAdder: the Web API adds environment,
+// principal, table, operation and throttling to the request's log line.
+func (w *statusWriter) AddLogAttrs(a ...slog.Attr) {
+	if w.attrs == nil {
+		w.attrs = a
+		return
+	}
+	w.attrs = append(w.attrs, a...)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -28,13 +41,10 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		id := uuid.NewString()
 		w.Header().Set(webapi.HeaderRequestID, id)
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		// The Web API adds environment, principal, table, operation and
-		// throttling to this line.
-		ctx, fields := webapi.WithLogFields(r.Context())
-		next.ServeHTTP(sw, r.WithContext(ctx))
+		next.ServeHTTP(sw, r)
 		attrs := append([]slog.Attr{
 			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start))}, fields.Attrs()...)
+			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start))}, sw.attrs...)
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	})
 }

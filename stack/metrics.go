@@ -3,6 +3,7 @@ package stack
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/dvs2s/dvs2s/webapi"
@@ -19,6 +20,21 @@ type Metrics struct {
 	latency   *prometheus.HistogramVec
 	throttled *prometheus.CounterVec
 	tokens    *prometheus.CounterVec
+
+	// series caches the request series by label values: a map read
+	// instead of hashing two sets of labels on every request.
+	mu     sync.RWMutex
+	series map[seriesKey]*series
+}
+
+type seriesKey struct {
+	env, table, op string
+	status         int
+}
+
+type series struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
 }
 
 var _ webapi.Observer = (*Metrics)(nil)
@@ -26,7 +42,7 @@ var _ webapi.Observer = (*Metrics)(nil)
 // NewMetrics returns the metrics, registered in a registry of their own
 // with the Go runtime and process collectors.
 func NewMetrics() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry()}
+	m := &Metrics{reg: prometheus.NewRegistry(), series: map[seriesKey]*series{}}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dvs2s_webapi_requests_total",
 		Help: "Web API requests by environment, table (logical name; empty when none), operation and HTTP status.",
@@ -51,8 +67,18 @@ func NewMetrics() *Metrics {
 
 // Request implements webapi.Observer.
 func (m *Metrics) Request(env, table, op string, status int, d time.Duration) {
-	m.requests.WithLabelValues(env, table, op, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(env, table, op).Observe(d.Seconds())
+	k := seriesKey{env, table, op, status}
+	m.mu.RLock()
+	s := m.series[k]
+	m.mu.RUnlock()
+	if s == nil {
+		s = &series{m.requests.WithLabelValues(env, table, op, strconv.Itoa(status)), m.latency.WithLabelValues(env, table, op)}
+		m.mu.Lock()
+		m.series[k] = s
+		m.mu.Unlock()
+	}
+	s.count.Inc()
+	s.latency.Observe(d.Seconds())
 }
 
 // Throttled implements webapi.Observer.

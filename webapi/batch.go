@@ -264,7 +264,21 @@ func parseHTTPPart(data []byte, mimeHeader textproto.MIMEHeader) (batchPart, *Er
 		bp.contentID = id
 	}
 	bp.header.Del("Content-ID")
+	if bp.contentID != "" && !isToken(bp.contentID) {
+		return bp, batchError("Microsoft.OData.ODataException: The Content-ID '" + clip(strings.ToValidUTF8(bp.contentID, "?"), 100) + "' is not valid.")
+	}
 	return bp, nil
+}
+
+// isToken reports whether s is printable ASCII without spaces: what a
+// Content-ID may be (it is echoed in the answer and used in "$" references).
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return len(s) <= 256
 }
 
 func validMethod(m string) bool {
@@ -555,7 +569,7 @@ var headerValue = strings.NewReplacer("\r", " ", "\n", " ")
 // response's status line, headers and body.
 func writePart(w *bytes.Buffer, r *partResponse) {
 	w.WriteString("Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n")
-	if r.contentID != "" {
+	if r.contentID != "" && isToken(r.contentID) {
 		w.WriteString("Content-ID: " + r.contentID + "\r\n")
 	}
 	w.WriteString("\r\n")

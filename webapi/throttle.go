@@ -1,12 +1,10 @@
 package webapi
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dvs2s/dvs2s/environment"
@@ -36,22 +34,45 @@ type Observer interface {
 // REQ_ID and x-ms-service-request-id, as Dataverse does).
 const HeaderRequestID = "x-dvs2s-request-id"
 
+// Canonical header keys, set without canonicalising on every response.
+const (
+	hdrRequestID = "X-Dvs2s-Request-Id"
+	hdrBurst     = "X-Ms-Ratelimit-Burst-Remaining-Xrm-Requests"
+	hdrTimeLeft  = "X-Ms-Ratelimit-Time-Remaining-Xrm-Requests"
+	hdrDOPHint   = "X-Ms-Dop-Hint"
+)
+
+// LogAttrAdder is implemented by a ResponseWriter whose request log line
+// takes the Web API's attributes (the stack's request log): environment,
+// principal, table, operation and throttling. Without it the Web API logs
+// a line of its own.
+type LogAttrAdder interface {
+	AddLogAttrs(...slog.Attr)
+}
+
 type envLimiter struct {
 	name string
 	lim  *throttle.Limiter
+	lims throttle.Limits
+	dop  []string // the x-ms-dop-hint value, shared by every response
+	full [2]string
 }
 
 // limiter returns the environment's limiter on this server.
-func (s *Server) limiter(env *environment.Env) *throttle.Limiter {
+func (s *Server) limiter(env *environment.Env) *envLimiter {
 	if v, ok := s.limiters.Load(env.ID); ok {
-		return v.(*envLimiter).lim
+		return v.(*envLimiter)
 	}
 	l := s.c.Limits
 	if el, ok := s.c.EnvLimits[strings.ToLower(env.Name)]; ok {
 		l = el.Merge(l)
 	}
-	v, _ := s.limiters.LoadOrStore(env.ID, &envLimiter{name: env.Name, lim: throttle.New(l, s.c.ThrottleNow)})
-	return v.(*envLimiter).lim
+	el := &envLimiter{name: env.Name, lim: throttle.New(l, s.c.ThrottleNow)}
+	el.lims = el.lim.Limits()
+	el.dop = []string{strconv.Itoa(el.lims.DOPHint)}
+	el.full = [2]string{strconv.Itoa(el.lims.Requests), throttle.FormatSeconds(el.lims.ExecutionTime)}
+	v, _ := s.limiters.LoadOrStore(env.ID, el)
+	return v.(*envLimiter)
 }
 
 // ActivePrincipals returns, per environment name, the number of users the
@@ -80,22 +101,28 @@ type exchange struct {
 	status int
 	wrote  bool
 
-	lim     *throttle.Limiter
+	el      *envLimiter
 	d       throttle.Decision
 	decided bool
 	user    string
-	fields  *LogFields
+	log     LogAttrAdder
+	// Storage for the header values and log attributes, in the one
+	// allocation of the exchange.
+	vals  [2]string
+	attrs [6]slog.Attr
 }
 
 // observe starts the observation of a request.
 func (s *Server) observe(w http.ResponseWriter, r *http.Request, env *environment.Env) *exchange {
-	x := &exchange{ResponseWriter: w, s: s, r: r, env: env, start: time.Now(), status: http.StatusOK, lim: s.limiter(env)}
+	x := &exchange{ResponseWriter: w, s: s, r: r, env: env, start: time.Now(), status: http.StatusOK, el: s.limiter(env)}
 	h := w.Header()
-	if x.id = h.Get(HeaderRequestID); x.id == "" {
+	if v := h[hdrRequestID]; len(v) > 0 && v[0] != "" {
+		x.id = v[0]
+	} else {
 		x.id = uuid.NewString()
-		h.Set(HeaderRequestID, x.id)
+		h[hdrRequestID] = []string{x.id}
 	}
-	x.fields, _ = r.Context().Value(logFieldsKey{}).(*LogFields)
+	x.log, _ = w.(LogAttrAdder)
 	return x
 }
 
@@ -104,14 +131,14 @@ func (s *Server) observe(w http.ResponseWriter, r *http.Request, env *environmen
 // refuses the request, admit writes the 429 and returns false.
 func (x *exchange) admit(p *principal) bool {
 	x.user = p.UserID
-	x.d = x.lim.Begin(p.UserID)
+	x.d = x.el.lim.Begin(p.UserID)
 	x.decided = true
 	if x.d.Admitted() {
 		return true
 	}
 	k := x.d.Refused
 	x.Header().Set("Retry-After", strconv.FormatInt(int64(x.d.RetryAfter/time.Second), 10))
-	writeError(x, errorf(http.StatusTooManyRequests, k.Code(), "%s", x.lim.Limits().Message(k)))
+	writeError(x, errorf(http.StatusTooManyRequests, k.Code(), "%s", x.el.lims.Message(k)))
 	if o := x.s.c.Observer; o != nil {
 		o.Throttled(x.env.Name, k.String())
 	}
@@ -122,19 +149,25 @@ func (x *exchange) admit(p *principal) bool {
 // user's remaining budget, or the whole budget before authentication.
 func (x *exchange) rateHeaders() {
 	h := x.Header()
-	l := x.lim.Limits()
-	burst, left := int64(l.Requests), l.ExecutionTime
-	if x.decided {
-		burst, left = x.d.BurstRemaining, x.d.TimeRemaining
+	l := &x.el.lims
+	vals := &x.vals
+	if !x.decided {
+		*vals = x.el.full
 	}
-	var buf [32]byte
-	if burst >= 0 {
-		h["X-Ms-Ratelimit-Burst-Remaining-Xrm-Requests"] = []string{string(strconv.AppendInt(buf[:0], burst, 10))}
+	if l.Requests >= 0 {
+		if x.decided {
+			vals[0] = strconv.FormatInt(x.d.BurstRemaining, 10)
+		}
+		h[hdrBurst] = vals[0:1:1]
 	}
-	if left >= 0 {
-		h["X-Ms-Ratelimit-Time-Remaining-Xrm-Requests"] = []string{string(throttle.AppendSeconds(buf[:0], left))}
+	if l.ExecutionTime >= 0 {
+		if x.decided {
+			var buf [32]byte
+			vals[1] = string(throttle.AppendSeconds(buf[:0], x.d.TimeRemaining))
+		}
+		h[hdrTimeLeft] = vals[1:2:2]
 	}
-	h["X-Ms-Dop-Hint"] = []string{strconv.Itoa(l.DOPHint)}
+	h[hdrDOPHint] = x.el.dop
 }
 
 func (x *exchange) WriteHeader(code int) {
@@ -166,22 +199,20 @@ func (x *exchange) finish() {
 	}
 	x.d.Done()
 	d := time.Since(x.start)
-	path := apiPath(x.r.URL.EscapedPath())
-	table, op := classify(x.env.Schema(), x.r.Method, path)
+	table, op := classify(x.env.Schema(), x.r.Method, apiPath(x.r.URL.Path))
 	if o := x.s.c.Observer; o != nil {
 		o.Request(x.env.Name, table, op, x.status, d)
 	}
-	attrs := []slog.Attr{
+	attrs := append(x.attrs[:0],
 		slog.String("environment", x.env.Name),
 		slog.String("principal", x.user),
 		slog.String("table", table),
-		slog.String("operation", op),
-	}
+		slog.String("operation", op))
 	if k := x.d.Refused; k != throttle.None {
 		attrs = append(attrs, slog.String("throttled", k.String()), slog.Int64("retry_after_s", int64(x.d.RetryAfter/time.Second)))
 	}
-	if x.fields != nil {
-		x.fields.Add(attrs...)
+	if x.log != nil {
+		x.log.AddLogAttrs(attrs...)
 		return
 	}
 	// Not under the stack's request log: a line of our own. Never the query
@@ -191,7 +222,7 @@ func (x *exchange) finish() {
 	x.s.log.LogAttrs(x.r.Context(), slog.LevelInfo, "web api request", attrs...)
 }
 
-// apiPath strips /api/data/v9.x/ from an escaped path.
+// apiPath strips /api/data/v9.x/ from a path.
 func apiPath(p string) string {
 	if rest, ok := strings.CutPrefix(p, "/api/data/v9."); ok {
 		if i := strings.IndexByte(rest, '/'); i >= 0 {
@@ -267,35 +298,4 @@ func classify(sch *schema.Schema, method, path string) (table, op string) {
 		return table, "delete"
 	}
 	return table, "other"
-}
-
-// LogFields collects attributes for the request log line of the stack,
-// which holds the line until the request ends.
-type LogFields struct {
-	mu    sync.Mutex
-	attrs []slog.Attr
-}
-
-type logFieldsKey struct{}
-
-// WithLogFields returns a context whose Web API request adds its
-// attributes (environment, principal, table, operation, throttling) to f
-// instead of logging a line of its own.
-func WithLogFields(ctx context.Context) (context.Context, *LogFields) {
-	f := &LogFields{}
-	return context.WithValue(ctx, logFieldsKey{}, f), f
-}
-
-// Add adds attributes.
-func (f *LogFields) Add(a ...slog.Attr) {
-	f.mu.Lock()
-	f.attrs = append(f.attrs, a...)
-	f.mu.Unlock()
-}
-
-// Attrs returns the attributes added.
-func (f *LogFields) Attrs() []slog.Attr {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.attrs
 }
