@@ -96,6 +96,7 @@ func BenchmarkThrottleOverhead(b *testing.B) {
 	w := &benchWriter{h: http.Header{}}
 	b.Run("full", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu := thrProcessCPU()
 		for i := 0; i < b.N; i++ {
 			clear(w.h)
 			w.attrs = nil
@@ -107,6 +108,7 @@ func BenchmarkThrottleOverhead(b *testing.B) {
 			x.WriteHeader(http.StatusOK)
 			x.finish()
 		}
+		reportCPU(b, cpu)
 		if len(w.attrs) == 0 {
 			b.Fatal("no log attributes")
 		}
@@ -114,9 +116,18 @@ func BenchmarkThrottleOverhead(b *testing.B) {
 	b.Run("limiter", func(b *testing.B) {
 		b.ReportAllocs()
 		l := s.limiter(env).lim
+		cpu := thrProcessCPU()
 		for i := 0; i < b.N; i++ {
 			d := l.Begin(p.UserID)
 			d.Done()
 		}
+		reportCPU(b, cpu)
 	})
+}
+
+// reportCPU reports the process CPU time per operation since start.
+func reportCPU(b *testing.B, start time.Duration) {
+	if end := thrProcessCPU(); start >= 0 && end >= 0 {
+		b.ReportMetric(float64((end-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	}
 }
