@@ -77,7 +77,9 @@ type Client struct {
 	hc     *http.Client
 	o      Options
 
-	tok   atomic.Pointer[azcore.AccessToken]
+	userAgent []string
+
+	tok   atomic.Pointer[cachedToken]
 	tokMu sync.Mutex
 
 	lim *limiter
@@ -135,6 +137,7 @@ func NewClient(environmentURL string, cred azcore.TokenCredential, opts *Options
 	if c.o.UserAgent == "" {
 		c.o.UserAgent = "dvs2s-dataverse-go"
 	}
+	c.userAgent = []string{c.o.UserAgent}
 	c.hc = c.o.HTTPClient
 	if c.hc == nil {
 		c.hc = defaultHTTPClient
@@ -184,29 +187,44 @@ func (c *Client) Parallelism() int {
 	return l
 }
 
-// token returns a valid access token, asking the credential when the cached
-// one is missing, near expiry or past its RefreshOn time.
-func (c *Client) token(ctx context.Context) (string, error) {
+// token returns the Authorization header value of a valid access token,
+// asking the credential when the cached one is missing, near expiry or
+// past its RefreshOn time.
+func (c *Client) token(ctx context.Context) ([]string, error) {
 	now := time.Now()
-	if t := c.tok.Load(); t != nil && fresh(t, now) {
-		return t.Token, nil
+	if t := c.tok.Load(); t != nil && fresh(&t.AccessToken, now) {
+		return t.header, nil
 	}
 	c.tokMu.Lock()
 	defer c.tokMu.Unlock()
-	if t := c.tok.Load(); t != nil && fresh(t, now) {
-		return t.Token, nil
+	if t := c.tok.Load(); t != nil && fresh(&t.AccessToken, now) {
+		return t.header, nil
 	}
 	t, err := c.cred.GetToken(ctx, c.tro)
 	if err != nil {
 		// A token that is still valid is better than none.
 		if old := c.tok.Load(); old != nil && old.ExpiresOn.After(now.Add(30*time.Second)) {
-			return old.Token, nil
+			return old.header, nil
 		}
-		return "", tokenError(c.o.Scope, err)
+		return nil, tokenError(c.o.Scope, err)
 	}
-	c.tok.Store(&t)
-	return t.Token, nil
+	ct := &cachedToken{AccessToken: t, header: []string{"Bearer " + t.Token}}
+	c.tok.Store(ct)
+	return ct.header, nil
 }
+
+// cachedToken is a token with its Authorization header value.
+type cachedToken struct {
+	azcore.AccessToken
+	header []string
+}
+
+var (
+	hdrJSON         = []string{"application/json"}
+	hdrJSONBody     = []string{"application/json; charset=utf-8"}
+	hdrODataVersion = []string{"4.0"}
+	hdrNull         = []string{"null"}
+)
 
 func fresh(t *azcore.AccessToken, now time.Time) bool {
 	if !t.RefreshOn.IsZero() && now.After(t.RefreshOn) {
@@ -439,22 +457,24 @@ func (c *Client) send(ctx context.Context, k *call) (*response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dataverse: %s %s: %w", k.method, k.url, err)
 	}
+	// The header values are shared, read-only slices: no allocation per
+	// request for what never changes.
 	h := req.Header
-	h["Authorization"] = []string{"Bearer " + tok}
-	h["Accept"] = []string{"application/json"}
-	h["Odata-Maxversion"] = []string{"4.0"}
-	h["Odata-Version"] = []string{"4.0"}
-	h["User-Agent"] = []string{c.o.UserAgent}
+	h["Authorization"] = tok
+	h["Accept"] = hdrJSON
+	h["Odata-Maxversion"] = hdrODataVersion
+	h["Odata-Version"] = hdrODataVersion
+	h["User-Agent"] = c.userAgent
 	if k.body != nil {
-		ct := k.ctype
-		if ct == "" {
-			ct = "application/json; charset=utf-8"
+		if k.ctype == "" {
+			h["Content-Type"] = hdrJSONBody
+		} else {
+			h["Content-Type"] = []string{k.ctype}
 		}
-		h["Content-Type"] = []string{ct}
 	}
 	if k.method == http.MethodGet {
 		// Recommended on every GET: no cached expanded collections (§4.2).
-		h["If-None-Match"] = []string{"null"}
+		h["If-None-Match"] = hdrNull
 	}
 	k.ro.apply(h)
 	r, err := c.hc.Do(req)
@@ -472,8 +492,8 @@ func (c *Client) send(ctx context.Context, k *call) (*response, error) {
 	if err != nil {
 		return nil, &Error{Method: k.method, URL: k.url, Message: "reading the answer", Err: err}
 	}
-	if v := r.Header.Get("x-ms-dop-hint"); v != "" {
-		c.setDOP(v)
+	if v := r.Header["X-Ms-Dop-Hint"]; len(v) > 0 {
+		c.setDOP(v[0])
 	}
 	return &response{status: r.StatusCode, header: r.Header, body: buf}, nil
 }

@@ -236,6 +236,30 @@ func TestClientCommands(t *testing.T) {
 		if len(rej) != 1 || !strings.Contains(rej[0], `"status":400`) || !strings.Contains(rej[0], "Name") {
 			t.Fatalf("rejected: %v", rej)
 		}
+		// A batch (one change set) with a row the server refuses: the
+		// change set rolls back, the rows go again one by one, the good
+		// ones are imported once and only the bad one is rejected.
+		var lines []string
+		for i := range 7 {
+			if i == 3 {
+				lines = append(lines, `{"name":"CS bad","numberofemployees":"not a number"}`)
+				continue
+			}
+			lines = append(lines, fmt.Sprintf(`{"name":"CS %d"}`, i))
+		}
+		os.WriteFile(jl, []byte(strings.Join(lines, "\n")), 0o600)
+		r = cli(t, dir, "import", "accounts", jl, "--batch-size", "5", "--rejected", filepath.Join(tmp, "rej2.jsonl"))
+		if r.code != 1 || !strings.Contains(r.stdout, "imported 6 of 7 rows") {
+			t.Fatalf("import with a bad row in a change set: %+v", r)
+		}
+		if rej = readLines(t, filepath.Join(tmp, "rej2.jsonl")); len(rej) != 1 || !strings.Contains(rej[0], `"line":4`) {
+			t.Fatalf("rejected: %v", rej)
+		}
+		out = mustCLI(t, dir, "query", "accounts", "--select", "name", "--filter", "startswith(name,'CS ')", "--orderby", "name", "--format", "csv")
+		if out != "name\nCS 0\nCS 1\nCS 2\nCS 4\nCS 5\nCS 6\n" {
+			t.Fatalf("rows after the fallback: %q", out)
+		}
+
 		os.WriteFile(jl, []byte(`{"accountid":"00000000-0000-4000-8000-0000000a1001","name":"JL 3 again"}`+"\n"), 0o600)
 		mustCLI(t, dir, "import", "accounts", jl, "--upsert-key", "accountid", "--batch-size", "5")
 		var row map[string]any

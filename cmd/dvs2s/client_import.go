@@ -33,10 +33,13 @@ type importConfig struct {
 	batchSize int    // rows per $batch; 1 = one request per row
 	parallel  int    // concurrent requests; 0 = the server's x-ms-dop-hint
 	upsertKey []string
-	rejected  string // path of the rejected-rows file
-	progress  io.Writer
-	warn      io.Writer // warnings (nil: discarded)
-	total     int64     // input size in bytes, for the progress bar (0: unknown)
+	// noChangeSets sends rows as independent operations only (a
+	// transaction per row on the server).
+	noChangeSets bool
+	rejected     string // path of the rejected-rows file
+	progress     io.Writer
+	warn         io.Writer // warnings (nil: discarded)
+	total        int64     // input size in bytes, for the progress bar (0: unknown)
 }
 
 // importSummary is the outcome of an import.
@@ -75,6 +78,7 @@ type rejection struct {
 func clientImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var format, rejected, upsertKey, progress *string
 	var batchSize, parallel *int
+	var noChangeSets *bool
 	return clientRun(ctx, args, stdout, stderr, "import",
 		"<entity set> <file.csv | file.jsonl | -> [--batch-size 100] [--parallel n] [--upsert-key col,...] [--rejected file]",
 		"import rows (CSV with a header of column names, or one JSON object per line) with $batch requests, as many in parallel as the server's x-ms-dop-hint; rows the server refuses are written with their errors to the rejected file, never dropped", 2, 2,
@@ -84,12 +88,13 @@ func clientImport(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			parallel = fs.Int("parallel", 0, "requests in flight (default: the server's x-ms-dop-hint)")
 			upsertKey = fs.String("upsert-key", "", "upsert instead of create, by these key columns (the primary id column, or an alternate key)")
 			rejected = fs.String("rejected", "", "where to write rejected rows as JSON lines (default: <file>.rejected.jsonl)")
+			noChangeSets = fs.Bool("no-change-sets", false, "send each batch's rows as independent operations, not first as one change set (one transaction)")
 			progress = fs.String("progress", "auto", "progress bar on stderr: auto (when it is a terminal), always or never")
 		}, nil,
 		func(c *adminCall, conn *clientConn, pos []string) error {
 			set, file := pos[0], pos[1]
 			cfg := importConfig{set: set, format: *format, batchSize: *batchSize, parallel: *parallel, upsertKey: splitList(*upsertKey),
-				rejected: *rejected, warn: c.stderr}
+				rejected: *rejected, warn: c.stderr, noChangeSets: *noChangeSets}
 			if cfg.batchSize < 1 || cfg.batchSize > dataverse.MaxBatchSize {
 				return c.usage("--batch-size must be between 1 and %d", dataverse.MaxBatchSize)
 			}
@@ -558,25 +563,60 @@ func sendBatch(ctx context.Context, conn *clientConn, cfg importConfig, ti *tabl
 		}
 		return 1
 	}
-	b := dataverse.NewBatch()
 	var sent []importRow
+	keys := make([]string, 0, len(rows))
 	for _, r := range rows {
+		k := ""
 		if len(cfg.upsertKey) > 0 {
-			k, err := key(r)
-			if err != nil {
+			var err error
+			if k, err = key(r); err != nil {
 				reject(r, err)
 				continue
 			}
-			b.Upsert(cfg.set, k, r.row)
-		} else {
-			b.Create(cfg.set, r.row)
 		}
+		keys = append(keys, k)
 		sent = append(sent, r)
 	}
 	if len(sent) == 0 {
 		return 0
 	}
-	res, err := conn.client.ExecuteBatch(ctx, b, append(conn.reqOpts, dataverse.WithContinueOnError())...)
+	build := func(atomic bool) *dataverse.Batch {
+		b := dataverse.NewBatch()
+		var add interface {
+			Create(string, any, ...dataverse.RequestOption) *dataverse.BatchOp
+			Upsert(string, string, any, ...dataverse.RequestOption) *dataverse.BatchOp
+		} = b
+		if atomic {
+			add = b.ChangeSet()
+		}
+		for i, r := range sent {
+			if keys[i] != "" {
+				add.Upsert(cfg.set, keys[i], r.row)
+			} else {
+				add.Create(cfg.set, r.row)
+			}
+		}
+		return b
+	}
+	if !cfg.noChangeSets && len(sent) > 1 {
+		// One change set first: one transaction on the server, much
+		// faster than a transaction per row. If any row fails, the change
+		// set rolls back, and the rows go again one by one (below) so the
+		// good ones are imported and only the bad ones rejected.
+		res, err := conn.client.ExecuteBatch(ctx, build(true), conn.reqOpts...)
+		if err == nil && res.Err() == nil && len(res.Results) == len(sent) {
+			return len(sent)
+		}
+		if err != nil && !dataverse.IsThrottled(err) && dataverse.AsError(err) != nil && dataverse.AsError(err).StatusCode == 0 {
+			// A transport failure: the change set may or may not have
+			// been applied; sending the rows again could duplicate them.
+			for _, r := range sent {
+				reject(r, fmt.Errorf("outcome unknown (the change set may have been applied): %w", err))
+			}
+			return 0
+		}
+	}
+	res, err := conn.client.ExecuteBatch(ctx, build(false), append(conn.reqOpts, dataverse.WithContinueOnError())...)
 	if err != nil {
 		// The whole batch failed: every row is rejected with the reason.
 		// (After a network failure the server may have run part of it:
