@@ -98,6 +98,13 @@ func (f *clientFlags) connect(ctx context.Context, c *adminCall, opts *dataverse
 		}
 	}
 	envURL, tenant, clientID, secret := f.envURL, f.tenant, f.clientID, f.clientSecret
+	// The variables `dvs2s exec` (and scripts written for it) set.
+	if envURL == "" {
+		envURL = os.Getenv("DVS2S_ENVIRONMENT_URL")
+	}
+	if tenant == "" {
+		tenant = os.Getenv("DVS2S_TENANT_ID")
+	}
 	cert, key, caFile, authHost := f.cert, f.key, f.caFile, strings.TrimRight(f.authorityHost, "/")
 	if sj != nil {
 		var pick int = -1
