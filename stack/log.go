@@ -34,8 +34,9 @@ func (w *statusWriter) WriteHeader(code int) {
 
 // logRequests logs one line per request: method, path (never the query
 // string or body, which may carry codes, secrets or tokens), status,
-// duration and a request id, which every response also carries.
-func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+// duration and a request id, which every response also carries. observe,
+// if given, receives the status and the Web API's attributes of each.
+func logRequests(log *slog.Logger, next http.Handler, observe ...func(status int, fields []slog.Attr)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := uuid.NewString()
@@ -46,5 +47,8 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start))}, sw.attrs...)
 		log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+		for _, o := range observe {
+			o(sw.status, sw.attrs)
+		}
 	})
 }

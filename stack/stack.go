@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dvs2s/dvs2s/console"
 	"github.com/dvs2s/dvs2s/demo"
 	"github.com/dvs2s/dvs2s/directory"
 	"github.com/dvs2s/dvs2s/environment"
@@ -89,6 +90,10 @@ type Stack struct {
 	CAPool    []byte // PEM of the local CA
 	// Metrics are served at /metrics on the identity service's port.
 	Metrics *Metrics
+	// Traffic is the Web API traffic per environment and user (the admin
+	// console's throttling dashboard, at /console/ on that port).
+	Traffic *console.Traffic
+	live    *liveState
 
 	log          *slog.Logger
 	servers      []*http.Server
@@ -290,6 +295,13 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 	mux.Handle("/", idp)
 	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	s.Traffic = console.NewTraffic(c.ThrottleNow)
+	con, err := s.newConsole(tlsConf)
+	if err != nil {
+		return fail(err)
+	}
+	mux.Handle("/console", con)
+	mux.Handle("/console/", con)
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	pool := x509.NewCertPool()
@@ -324,7 +336,7 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 // serve serves HTTPS on ln with its own http.Server (one per listener:
 // a Server must not Serve several listeners concurrently).
 func (s *Stack) serve(ln net.Listener, h http.Handler, tlsConf *tls.Config) {
-	srv := &http.Server{Handler: logRequests(s.log, h), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	srv := &http.Server{Handler: logRequests(s.log, h, s.Traffic.Observe), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	s.servers = append(s.servers, srv)
 	s.wg.Add(1)
