@@ -35,10 +35,12 @@ func BenchmarkRequest(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := processCPU()
 			for i := 0; i < b.N; i++ {
 				d := l.Begin(keys[i%n])
 				d.Done()
 			}
+			reportCPU(b, cpu)
 		})
 	}
 }
@@ -66,6 +68,7 @@ func BenchmarkTrack100kUsers(b *testing.B) {
 	const n = 100_000
 	keys := userKeys(n)
 	var bytesPerUser float64
+	var cpuTimed time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -73,6 +76,7 @@ func BenchmarkTrack100kUsers(b *testing.B) {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
+		cpu := processCPU()
 		b.StartTimer()
 		l := New(Limits{}, nil)
 		for _, k := range keys {
@@ -80,6 +84,11 @@ func BenchmarkTrack100kUsers(b *testing.B) {
 			d.Done()
 		}
 		b.StopTimer()
+		if end := processCPU(); cpu >= 0 && end >= 0 && cpuTimed >= 0 {
+			cpuTimed += end - cpu
+		} else {
+			cpuTimed = -1
+		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		if l.Users() != n {
@@ -90,6 +99,9 @@ func BenchmarkTrack100kUsers(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/user")
+	if cpuTimed >= 0 {
+		b.ReportMetric(float64(cpuTimed.Nanoseconds())/float64(b.N)/n, "cpu-ns/user")
+	}
 	b.ReportMetric(bytesPerUser, "B/user")
 	b.ReportMetric(bytesPerUser*n/(1<<20), "MiB/100k-users")
 }
@@ -125,6 +137,7 @@ func BenchmarkBusyUserMemory(b *testing.B) {
 // every shard's sweep once the window has passed.
 func BenchmarkSweep100kUsers(b *testing.B) {
 	keys := userKeys(100_000)
+	var cpuTimed time.Duration
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		t := time.Unix(1_700_000_000, 0)
@@ -135,6 +148,8 @@ func BenchmarkSweep100kUsers(b *testing.B) {
 		}
 		t = t.Add(time.Hour)
 		now := t.UnixNano()
+		runtime.GC() // the set-up's garbage is not the sweep's
+		cpu := processCPU()
 		b.StartTimer()
 		for s := range l.shards {
 			sh := &l.shards[s]
@@ -143,9 +158,18 @@ func BenchmarkSweep100kUsers(b *testing.B) {
 			sh.mu.Unlock()
 		}
 		b.StopTimer()
+		cpuTimed += processCPU() - cpu
 		if l.Users() != 0 {
 			b.Fatalf("%d users left", l.Users())
 		}
 		b.StartTimer()
+	}
+	b.ReportMetric(float64(cpuTimed.Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// reportCPU reports the process CPU time per operation since start.
+func reportCPU(b *testing.B, start time.Duration) {
+	if end := processCPU(); start >= 0 && end >= 0 {
+		b.ReportMetric(float64((end-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }

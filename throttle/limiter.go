@@ -33,8 +33,9 @@ type user struct {
 	count    int64    // requests in the window (sum of buckets)
 	exec     int64    // execution time in the window, ns (sum of buckets)
 	inflight int32
-	reason   Kind  // limit of the current penalty
-	until    int64 // end of the current penalty (unix ns); 0: none
+	reason   Kind      // limit of the current penalty
+	until    int64     // end of the current penalty (unix ns); 0: none
+	inline   [1]bucket // storage of the first bucket: one allocation per user
 }
 
 type bucket struct {
@@ -175,7 +176,7 @@ func (l *Limiter) record(u *user, now, count, exec int64) {
 		u.buckets[n-1].exec += exec
 	} else {
 		if u.buckets == nil {
-			u.buckets = make([]bucket, 0, 1)
+			u.buckets = u.inline[:0]
 		}
 		u.buckets = append(u.buckets, bucket{sec: sec, count: count, exec: exec})
 	}
