@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,10 +30,40 @@ func dataFlag(fs interface {
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
 	var c stack.Config
-	var hosts, logLevel, logFormat, envLimits string
 	dataFlag(fs, &c.DataDir)
+	finish := stackFlags(fs, &c, stack.DefaultPort, "info")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if err := finish(stderr); err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := stack.Start(ctx, c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, s.Summary())
+	<-ctx.Done()
+	c.Logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.Close(sctx)
+}
+
+// stackFlags adds to fs the flags of the stack itself, which serve and
+// exec share: all of serve's but --data and --database, with port and
+// logLevel as the defaults of --port and --log-level. Once fs is parsed,
+// finish completes c from them (logging to stderr).
+func stackFlags(fs *flag.FlagSet, c *stack.Config, port int, logLevel string) (finish func(stderr io.Writer) error) {
+	var hosts, logFormat, envLimits string
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1", "address to listen on")
-	fs.IntVar(&c.Port, "port", stack.DefaultPort, "first port the stack may use (identity service; environments follow); 0 picks free ports")
+	fs.IntVar(&c.Port, "port", port, "first port the stack may use (identity service; environments follow); 0 picks free ports")
 	fs.StringVar(&hosts, "host", "", "comma-separated extra host names for the TLS certificate; the first is used in URLs (default localhost)")
 	fs.StringVar(&c.BaseDomain, "base-domain", "", "host-based routing: serve environment <name> at https://<name>.<base-domain>:<port+1> (default: one port per environment)")
 	var trustCA string
@@ -49,14 +80,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&c.Limits.Window, "limit-window", throttle.Defaults.Window, "service protection: sliding window (whole seconds)")
 	fs.IntVar(&c.Limits.DOPHint, "limit-dop-hint", 0, "x-ms-dop-hint value; 0 derives it from the processors")
 	fs.StringVar(&envLimits, "env-limits", "", `per-environment service protection limits, e.g. "contoso:requests=100,concurrent=4;fabrikam:window=60s" (fields: requests, execution-time, concurrent, window, dop-hint)`)
-	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&logLevel, "log-level", logLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
-	if err := parse(fs, args); err != nil {
-		return err
+	return func(stderr io.Writer) error {
+		return finishStackFlags(c, stderr, hosts, trustCA, envLimits, logLevel, logFormat)
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
-	}
+}
+
+func finishStackFlags(c *stack.Config, stderr io.Writer, hosts, trustCA, envLimits, logLevel, logFormat string) error {
 	if hosts != "" {
 		c.Hosts = strings.Split(hosts, ",")
 	}
@@ -86,17 +117,5 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("--log-format %q: use text or json", logFormat)
 	}
-
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	s, err := stack.Start(ctx, c)
-	if err != nil {
-		return err
-	}
-	fmt.Fprint(stdout, s.Summary())
-	<-ctx.Done()
-	c.Logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return s.Close(sctx)
+	return nil
 }
