@@ -11,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	neturl "net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -22,7 +20,6 @@ import (
 	"github.com/dvs2s/dvs2s/directory"
 	"github.com/dvs2s/dvs2s/schema"
 	"github.com/dvs2s/dvs2s/store"
-	"github.com/dvs2s/dvs2s/store/sqlite"
 )
 
 // Standard role templates (reference §5.1); role ids differ per
@@ -46,6 +43,10 @@ type Manager struct {
 	Store     store.Store // registry, and the directory the environments' tenants live in
 	Directory *directory.Directory
 	Now       func() time.Time
+	// OpenData opens an environment's rows; nil: the store's own OpenData
+	// if it has one (PostgreSQL: a schema per environment), else the
+	// SQLite file <Root>/<id>.db. See opendata.go.
+	OpenData func(ctx context.Context, envID string) (store.Data, error)
 
 	mu   sync.Mutex
 	open map[string]*Env
@@ -54,7 +55,7 @@ type Manager struct {
 // Env is an open environment.
 type Env struct {
 	store.Environment
-	Data   *sqlite.Data
+	Data   store.Data
 	RootBU string // root business unit id
 	System string // the SYSTEM user id
 
@@ -201,16 +202,13 @@ func (m *Manager) Open(ctx context.Context, idOrName string) (*Env, error) {
 		e.Environment = rec
 		return e, nil
 	}
-	if err := os.MkdirAll(m.Root, 0o700); err != nil {
-		return nil, err
-	}
-	data, err := sqlite.OpenData(ctx, filepath.Join(m.Root, rec.ID+".db"))
+	data, err := m.openData(ctx, rec.ID)
 	if err != nil {
 		return nil, err
 	}
 	e := &Env{Environment: rec, Data: data, m: m}
 	if err := e.provision(ctx); err != nil {
-		data.Close()
+		closeData(data)
 		return nil, fmt.Errorf("environment %s: %w", rec.Name, err)
 	}
 	m.open[rec.ID] = e
@@ -223,7 +221,7 @@ func (m *Manager) Close() error {
 	defer m.mu.Unlock()
 	var errs []error
 	for id, e := range m.open {
-		errs = append(errs, e.Data.Close())
+		errs = append(errs, closeData(e.Data))
 		delete(m.open, id)
 	}
 	return errors.Join(errs...)

@@ -31,7 +31,6 @@ import (
 	"github.com/dvs2s/dvs2s/pki"
 	"github.com/dvs2s/dvs2s/secret"
 	"github.com/dvs2s/dvs2s/store"
-	"github.com/dvs2s/dvs2s/store/sqlite"
 	"github.com/dvs2s/dvs2s/throttle"
 	"github.com/dvs2s/dvs2s/webapi"
 )
@@ -74,6 +73,11 @@ type Config struct {
 	// the metadata of an environment's authority over HTTPS (an identity
 	// provider behind a private CA, e.g. another dvs2s).
 	TrustCAFiles []string
+
+	// Database is a postgres:// URL: identity and environments in that
+	// PostgreSQL database, which several stacks may share (see
+	// stack/database.go). Empty: embedded SQLite in DataDir.
+	Database string
 }
 
 // Stack is a running stack.
@@ -232,7 +236,7 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 		base = "https://[" + publicHost + "]:" + strconv.Itoa(idPort)
 	}
 
-	db, err := sqlite.Open(ctx, filepath.Join(c.DataDir, "dvs2s.db"))
+	db, err := openStore(ctx, c)
 	if err != nil {
 		closeAll(idLn)
 		return nil, err

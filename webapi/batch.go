@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/dvs2s/dvs2s/store"
-	"github.com/dvs2s/dvs2s/store/sqlite"
 	"github.com/google/uuid"
 )
 
@@ -431,9 +430,7 @@ func (q *request) runPart(p batchPart, tx store.Data, ids map[string]store.Ref) 
 		// Every read of the part, not only its writes, goes through the
 		// change set's transaction, so it sees the rows created before it.
 		pq.tx, pq.contentIDs = tx, ids
-		if d, ok := tx.(*sqlite.Data); ok {
-			pq.env = q.env.WithData(d)
-		}
+		pq.env = q.env.WithData(tx)
 	}
 	pq.route()
 	if !resp.wrote {

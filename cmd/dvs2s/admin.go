@@ -100,6 +100,7 @@ type adminCall struct {
 	verb           adminVerb
 	fs             *flag.FlagSet
 	data           string
+	database       string // postgres:// URL, or "" for the data directory's SQLite
 	json           bool
 	dir            *directory.Directory // set by tenantAndApp
 }
@@ -109,6 +110,7 @@ type adminCall struct {
 func (c *adminCall) flags() *flag.FlagSet {
 	fs := newFlags(c.name, c.stderr)
 	dataFlag(fs, &c.data)
+	databaseFlag(fs, &c.database)
 	fs.BoolVar(&c.json, "json", false, "print JSON (stable lower_snake_case fields) instead of a table")
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "Usage: dvs2s %s %s\n\n%s.\n\nFlags:\n", c.name, c.verb.synopsis, capitalize(c.verb.summary))
@@ -194,6 +196,9 @@ func (c *adminCall) finish(err error) error {
 func (c *adminCall) open(create, keys bool) (*directory.Directory, func(), error) {
 	if c.data == "" {
 		return nil, nil, c.usage("--data must not be empty")
+	}
+	if c.database != "" {
+		return c.openDatabase(create, keys)
 	}
 	dbFile := filepath.Join(c.data, "dvs2s.db")
 	keyFile := filepath.Join(c.data, "master.key")

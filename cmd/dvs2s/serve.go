@@ -27,10 +27,19 @@ func dataFlag(fs interface {
 	fs.StringVar(p, "data", ".dvs2s", "data directory (database, keys, certificates, stack.json)")
 }
 
+// databaseFlag adds --database, shared by serve and the administration
+// commands: they must open the same store.
+func databaseFlag(fs interface {
+	StringVar(*string, string, string, string)
+}, p *string) {
+	fs.StringVar(p, "database", "", "PostgreSQL URL (postgres://user:password@host:5432/db): identity and environments there, shared by every instance given the same URL; default: embedded SQLite in the data directory")
+}
+
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
 	var c stack.Config
 	dataFlag(fs, &c.DataDir)
+	databaseFlag(fs, &c.Database)
 	finish := stackFlags(fs, &c, stack.DefaultPort, "info")
 	if err := parse(fs, args); err != nil {
 		return err
