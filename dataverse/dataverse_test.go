@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -653,5 +654,33 @@ func TestRetryAfterPausesClient(t *testing.T) {
 		if h < 400*time.Millisecond {
 			t.Fatalf("a request reached the server during Retry-After: %v", hits)
 		}
+	}
+}
+
+func TestFunctionAndActionShape(t *testing.T) {
+	var got []string
+	c, _ := testClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, r.Method+" "+r.URL.EscapedPath()+"?"+r.URL.RawQuery+" "+string(b))
+		w.Write([]byte(`{"Count":3}`))
+	}), nil)
+	var out struct{ Count int }
+	ctx := context.Background()
+	if err := c.CallFunction(ctx, "RetrieveTotalRecordCount", map[string]any{"EntityNames": json.RawMessage(`["accounts"]`), "A": "x y"}, &out); err != nil || out.Count != 3 {
+		t.Fatal(out, err)
+	}
+	if err := c.CallAction(ctx, "accounts(1)/Microsoft.Dynamics.CRM.Merge", map[string]any{"PerformParentingChecks": false}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CallAction(ctx, "PublishAllXml", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`GET /api/data/v9.2/RetrieveTotalRecordCount(A=@A,EntityNames=@EntityNames)?@A='x%20y'&@EntityNames=%5B%22accounts%22%5D `,
+		`POST /api/data/v9.2/accounts(1)/Microsoft.Dynamics.CRM.Merge? {"PerformParentingChecks":false}`,
+		`POST /api/data/v9.2/PublishAllXml? {}`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

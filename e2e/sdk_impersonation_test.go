@@ -135,4 +135,38 @@ func TestSDKImpersonation(t *testing.T) {
 	if !dataverse.IsPrivilegeDenied(err) {
 		t.Fatalf("bob deleting a row of another business unit: %v", err)
 	}
+
+	// Actions and functions: share the row with bob (the unbound
+	// GrantAccess action), then he reads it; a bound function lists his
+	// privileges.
+	asBob := dataverse.WithCallerObjectID(demo.BobID)
+	if _, err := c.Retrieve(ctx, "accounts", id, dataverse.NewQuery().Select("name"), asBob); !dataverse.IsPrivilegeDenied(err) {
+		t.Fatalf("bob reading the row before it is shared: %v", err)
+	}
+	err = c.CallAction(ctx, "GrantAccess", map[string]any{
+		"Target": map[string]any{"@odata.type": "Microsoft.Dynamics.CRM.account", "accountid": id},
+		"PrincipalAccess": map[string]any{
+			"Principal":  map[string]any{"@odata.type": "Microsoft.Dynamics.CRM.systemuser", "systemuserid": sysID[demo.BobID]},
+			"AccessMask": "ReadAccess",
+		},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.Retrieve(ctx, "accounts", id, dataverse.NewQuery().Select("name"), asBob); err != nil || r.String("name") != "not bob's" {
+		t.Fatalf("bob reading the shared row: %v %v", r, err)
+	}
+	var privs struct {
+		RolePrivileges []struct{ PrivilegeName, Depth string }
+	}
+	if err := c.CallFunction(ctx, "systemusers("+sysID[demo.BobID]+")/Microsoft.Dynamics.CRM.RetrieveUserPrivileges", nil, &privs); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range privs.RolePrivileges {
+		found = found || p.PrivilegeName == "prvReadAccount"
+	}
+	if !found {
+		t.Fatalf("bob's privileges lack prvReadAccount: %+v", privs)
+	}
 }

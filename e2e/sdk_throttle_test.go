@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -117,5 +119,35 @@ func TestSDKThrottling(t *testing.T) {
 			}
 			t.Logf("%d calls, %d answers 429", tt.calls, sc.count(http.StatusTooManyRequests))
 		})
+	}
+}
+
+// TestSDKThrottledError: a client that may not retry (or whose retries
+// run out) returns the 429 as it came: IsThrottled, the Dataverse code and
+// message, and Retry-After.
+func TestSDKThrottledError(t *testing.T) {
+	ts := start(t, "", func(c *stack.Config) { c.Limits = throttle.Limits{Requests: 3, Window: time.Minute} })
+	ctx := sdkCtx(t)
+	c := ts.sdkClient(t, &dataverse.Options{MaxRetries: -1})
+	var err error
+	for range 10 {
+		if _, err = c.WhoAmI(ctx); err != nil {
+			break
+		}
+	}
+	e := dataverse.AsError(err)
+	if !dataverse.IsThrottled(err) || e.Code != dataverse.CodeRequestsExceeded || e.RetryAfter <= 0 || e.RetryAfter > time.Minute ||
+		!strings.Contains(e.Message, "Number of requests exceeded the limit of 3") {
+		t.Fatalf("err = %v (%+v)", err, e)
+	}
+	// A caller whose deadline ends before Retry-After gets the error at
+	// once instead of waiting in vain.
+	c2 := ts.sdkClient(t, nil)
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = c2.WhoAmI(short)
+	if !dataverse.IsThrottled(err) || time.Since(start) > time.Second {
+		t.Fatalf("with a short deadline: %v after %v", err, time.Since(start))
 	}
 }
