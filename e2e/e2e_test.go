@@ -38,6 +38,9 @@ func start(t testing.TB, dir string, mod ...func(*stack.Config)) *testStack {
 	for _, m := range mod {
 		m(&c)
 	}
+	if c.Database == "" {
+		c.Database = stackDatabase(t, dir) // DVS2S_E2E_POSTGRES: see postgres_test.go
+	}
 	s, err := stack.Start(context.Background(), c)
 	if err != nil {
 		t.Fatalf("start stack: %v", err)

@@ -94,6 +94,7 @@ func (l *s2sLeaks) check(t *testing.T, where string, data []byte) {
 // logs, that passwords are argon2id hashes, that signing keys are sealed,
 // and that the files holding secrets are private to their owner.
 func TestSecretsNotInPlainText(t *testing.T) {
+	sqliteOnly(t)
 	ctx := t.Context()
 	logs := &syncBuffer{}
 	// A data directory the stack creates itself, so its mode is the stack's.
