@@ -456,6 +456,50 @@ func TestPostgresTwoInstances(t *testing.T) {
 		}
 	})
 
+	t.Run("a table defined on one instance is served by the other", func(t *testing.T) {
+		ctx := t.Context()
+		env, err := a.Envs.Open(ctx, demo.EnvironmentName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		role, err := env.RoleByName(ctx, "System Administrator")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := env.AssignRole(ctx, demo.PortalAppUserID, role["roleid"].(string)); err != nil {
+			t.Fatal(err)
+		}
+		tok := a.token(t, envURL)
+		var status int
+		var body []byte
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			// The role shows once A's principal cache expires.
+			if status, _, body, err = a.api(ctx, http.MethodPost, api+"EntityDefinitions", tok, bankAccount()); err == nil && status != http.StatusForbidden {
+				break
+			}
+		}
+		if err != nil || status != http.StatusNoContent {
+			t.Fatalf("POST EntityDefinitions on A: %d %s %v", status, body, err)
+		}
+		var hdr http.Header
+		start := time.Now()
+		for deadline := start.Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			status, hdr, body, err = b.api(ctx, http.MethodPost, api+"new_bankaccounts", tok, map[string]any{"new_accountname": "made on B", "new_branch": 7})
+			if err == nil && status == http.StatusNoContent {
+				break
+			}
+		}
+		if err != nil || status != http.StatusNoContent {
+			t.Fatalf("create a row of the new table on B: %d %s %v", status, body, err)
+		}
+		t.Logf("B served the table defined on A after %v", time.Since(start).Round(time.Millisecond))
+		loc := hdr.Get("OData-EntityId")
+		status, _, body, err = a.api(ctx, http.MethodGet, api+"new_bankaccounts("+loc[strings.LastIndex(loc, "(")+1:len(loc)-1]+")?$select=new_accountname,new_branch", tok, nil)
+		if err != nil || status != http.StatusOK || !strings.Contains(string(body), `"made on B"`) {
+			t.Errorf("read B's row of the new table on A: %d %s %v", status, body, err)
+		}
+	})
+
 	t.Run("service protection limits count per instance", func(t *testing.T) {
 		ctx := t.Context()
 		tok := a.token(t, envURL)

@@ -66,6 +66,9 @@ func (e *Env) AddColumn(ctx context.Context, table string, c *schema.Column, rel
 	if err := e.Data.SetMeta(ctx, customPrefix+table, b); err != nil {
 		return err
 	}
+	if err := e.touchSchema(ctx); err != nil { // see schemasync.go
+		return err
+	}
 	e.schema.Store(next)
 	return nil
 }

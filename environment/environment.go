@@ -199,6 +199,9 @@ func (m *Manager) Open(ctx context.Context, idOrName string) (*Env, error) {
 		m.open = map[string]*Env{}
 	}
 	if e, ok := m.open[rec.ID]; ok {
+		if err := e.refreshSchema(ctx); err != nil { // another process's custom tables
+			return nil, err
+		}
 		e.Environment = rec
 		return e, nil
 	}

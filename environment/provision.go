@@ -78,6 +78,9 @@ func (e *Env) AddTable(ctx context.Context, t *schema.Table, rels []*schema.Rela
 	if err := e.Data.SetMeta(ctx, customPrefix+t.LogicalName, b); err != nil {
 		return err
 	}
+	if err := e.touchSchema(ctx); err != nil { // see schemasync.go
+		return err
+	}
 	e.schema.Store(next)
 	return e.Data.InTx(ctx, func(d store.Data) error { return e.syncPrivileges(ctx, d) })
 }
