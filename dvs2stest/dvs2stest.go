@@ -246,12 +246,12 @@ func start(ctx context.Context, dir string, o options) (*Stack, error) {
 		if err != nil {
 			return nil, err
 		}
-		_, err = snapshot.Import(ctx, f, c.DataDir, snapshot.ImportOptions{MasterKey: c.MasterKey})
+		_, err = snapshot.Import(ctx, f, c.DataDir, snapshot.ImportOptions{MasterKey: c.MasterKey, Database: c.Database})
 		f.Close()
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %s: %w", o.snapshot, err)
 		}
-	case !o.noTemplate && c.MasterKey == "":
+	case !o.noTemplate && c.MasterKey == "" && c.Database == "": // the template is SQLite files
 		tp, err := templateFor(c.NoDemo)
 		if err != nil {
 			return nil, err

@@ -21,7 +21,6 @@ import (
 	"github.com/dvs2s/dvs2s/schema"
 	"github.com/dvs2s/dvs2s/secret"
 	"github.com/dvs2s/dvs2s/store"
-	"github.com/dvs2s/dvs2s/store/sqlite"
 )
 
 // ExportOptions configure Export.
@@ -29,6 +28,9 @@ type ExportOptions struct {
 	// MasterKey (64 hex characters) is the master key when the server
 	// takes it from DVS2S_MASTER_KEY rather than from <dir>/master.key.
 	MasterKey string
+	// Database is the stack's PostgreSQL URL (--database); empty means
+	// the data directory's SQLite databases.
+	Database string
 	// Gzip compresses the snapshot.
 	Gzip bool
 	// Now is the clock (header time, which signing keys are retired);
@@ -44,8 +46,10 @@ const pageSize = 1000
 // each database but not across them (stop it for an exact copy).
 func Export(ctx context.Context, dir string, w io.Writer, o ExportOptions) (Counts, error) {
 	var n Counts
-	if _, err := os.Stat(filepath.Join(dir, "dvs2s.db")); err != nil {
-		return n, fmt.Errorf("%s is not a dvs2s data directory (no dvs2s.db): %w", dir, err)
+	if o.Database == "" {
+		if _, err := os.Stat(filepath.Join(dir, "dvs2s.db")); err != nil {
+			return n, fmt.Errorf("%s is not a dvs2s data directory (no dvs2s.db): %w", dir, err)
+		}
 	}
 	master, err := readMaster(dir, o.MasterKey)
 	if err != nil {
@@ -59,7 +63,7 @@ func Export(ctx context.Context, dir string, w io.Writer, o ExportOptions) (Coun
 	if o.Now != nil {
 		now = o.Now
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "dvs2s.db"))
+	db, err := openStore(ctx, dir, o.Database)
 	if err != nil {
 		return n, err
 	}
@@ -92,7 +96,7 @@ func Export(ctx context.Context, dir string, w io.Writer, o ExportOptions) (Coun
 		n.Environments++
 	}
 	for _, v := range envs {
-		if err := exportEnvironment(ctx, filepath.Join(dir, "env", v.ID+".db"), v, e, &n); err != nil {
+		if err := exportEnvironment(ctx, db, dir, v, e, &n); err != nil {
 			return n, fmt.Errorf("environment %s: %w", v.Name, err)
 		}
 	}
@@ -247,17 +251,14 @@ func exportIdentity(ctx context.Context, db store.Store, keys *secret.Keys, now 
 }
 
 // exportEnvironment writes an environment's metadata, rows and links. An
-// environment never opened has no database yet, and nothing to write: the
-// restored stack provisions it.
-func exportEnvironment(ctx context.Context, path string, env store.Environment, e *encoder, n *Counts) error {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	d, err := sqlite.OpenData(ctx, path)
-	if err != nil {
+// environment never opened has no SQLite database yet, and nothing to
+// write: the restored stack provisions it.
+func exportEnvironment(ctx context.Context, db store.Store, dir string, env store.Environment, e *encoder, n *Counts) error {
+	d, ok, err := openData(ctx, db, dir, env.ID, false)
+	if err != nil || !ok {
 		return err
 	}
-	defer d.Close()
+	defer closeData(d)
 	meta, err := d.Meta(ctx, "")
 	if err != nil {
 		return err

@@ -20,7 +20,6 @@ import (
 	"github.com/dvs2s/dvs2s/schema"
 	"github.com/dvs2s/dvs2s/secret"
 	"github.com/dvs2s/dvs2s/store"
-	"github.com/dvs2s/dvs2s/store/sqlite"
 )
 
 // ImportOptions configure Import.
@@ -30,6 +29,13 @@ type ImportOptions struct {
 	// master key, and master.key is not written (those servers take the
 	// key from the environment).
 	MasterKey string
+	// Database is the PostgreSQL URL (--database) of the stack to seed:
+	// the identity model and the rows go there, and it must be empty
+	// (no tenant, no environment); the data directory still gets the
+	// master key and the files. Empty means SQLite in the data directory.
+	// A failed import into PostgreSQL can leave part of the snapshot in
+	// the database.
+	Database string
 }
 
 // batchSize is how many rows (or links) Import writes per transaction.
@@ -47,6 +53,17 @@ func Import(ctx context.Context, r io.Reader, dir string, o ImportOptions) (Coun
 	}
 	if err := checkEmpty(abs); err != nil {
 		return n, err
+	}
+	if o.Database != "" {
+		db, err := openStore(ctx, abs, o.Database)
+		if err != nil {
+			return n, err
+		}
+		err = checkEmptyStore(ctx, db)
+		db.Close()
+		if err != nil {
+			return n, err
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 		return n, err
@@ -70,6 +87,9 @@ func Import(ctx context.Context, r io.Reader, dir string, o ImportOptions) (Coun
 		err = cerr
 	}
 	if err != nil {
+		if o.Database != "" && im.db != nil {
+			err = fmt.Errorf("%w (the database may now hold part of the snapshot: empty it before importing again)", err)
+		}
 		return n, err
 	}
 	if err := checkEmpty(abs); err != nil { // someone else got there meanwhile
@@ -108,7 +128,7 @@ type importer struct {
 	header    bool
 	end       bool
 	keys      *secret.Keys
-	db        *sqlite.DB
+	db        store.Store
 	envs      map[string]*envImport
 	files     map[string]bool
 	lastEnvID string // environment of the last env_meta, row or link
@@ -117,7 +137,7 @@ type importer struct {
 // envImport is the state of one environment's import.
 type envImport struct {
 	rec    store.Environment
-	data   *sqlite.Data
+	data   store.Data
 	schema *schema.Schema // set by the first row or link: no env_meta after it
 	rows   []pendingRow
 	links  [][3]string // relationship, id1, id2
@@ -133,7 +153,7 @@ func (im *importer) close() error {
 	var errs []error
 	for _, e := range im.envs {
 		if e.data != nil {
-			errs = append(errs, e.data.Close())
+			errs = append(errs, closeData(e.data))
 		}
 	}
 	if im.db != nil {
@@ -374,8 +394,13 @@ func (im *importer) masterKey(ctx context.Context, m MasterKey) error {
 	if im.keys, err = secret.NewKeys(master); err != nil {
 		return err
 	}
-	im.db, err = sqlite.Open(ctx, filepath.Join(im.dir, "dvs2s.db"))
-	return err
+	if im.db, err = openStore(ctx, im.dir, im.opts.Database); err != nil {
+		return err
+	}
+	if im.opts.Database != "" {
+		return checkEmptyStore(ctx, im.db) // again: another import may have run since
+	}
+	return nil
 }
 
 // file writes one of the files a snapshot may carry, and no other.
@@ -412,7 +437,7 @@ func (im *importer) env(ctx context.Context, id string) (*envImport, error) {
 		if err := im.flush(ctx, prev); err != nil {
 			return nil, err
 		}
-		prev.data.Close()
+		closeData(prev.data)
 		prev.data = nil
 		prev.schema = nil
 	}
@@ -421,10 +446,7 @@ func (im *importer) env(ctx context.Context, id string) (*envImport, error) {
 		if e.schema != nil || e.rows != nil {
 			return nil, fmt.Errorf("environment %s: its lines are not together", e.rec.Name)
 		}
-		if err := os.MkdirAll(filepath.Join(im.dir, "env"), 0o700); err != nil {
-			return nil, err
-		}
-		d, err := sqlite.OpenData(ctx, filepath.Join(im.dir, "env", e.rec.ID+".db"))
+		d, _, err := openData(ctx, im.db, im.dir, e.rec.ID, true)
 		if err != nil {
 			return nil, err
 		}

@@ -44,6 +44,10 @@
 // is in it too, so clients that trusted the old stack's CA trust the
 // restored one.
 //
+// The store may be SQLite (the data directory's files) or PostgreSQL
+// (ExportOptions.Database, ImportOptions.Database): the format is the same,
+// so a snapshot of one seeds the other.
+//
 // Not carried: authorization codes, refresh tokens and sign-in sessions
 // (short-lived grants; users sign in again), retired signing keys, the
 // server's TLS certificate (issued again at start) and stack.json (written

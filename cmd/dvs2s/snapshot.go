@@ -20,9 +20,9 @@ import (
 
 func init() {
 	registerNoun(adminNoun{name: "snapshot", summary: "export a data directory's whole state to a file, or seed a new one from it", verbs: []adminVerb{
-		{name: "export", synopsis: "[--data dir] [--gzip] [--force] <file>", run: snapshotExport,
+		{name: "export", synopsis: "[--data dir] [--database url] [--gzip] [--force] <file>", run: snapshotExport,
 			summary: "write a data directory's whole state, master key included, to a snapshot file (mode 0600; '-': standard output); stop the server for an exact copy"},
-		{name: "import", synopsis: "[--data dir] <file>", run: snapshotImport,
+		{name: "import", synopsis: "[--data dir] [--database url] <file>", run: snapshotImport,
 			summary: "seed a new (missing or empty) data directory from a snapshot file ('-': standard input); DVS2S_MASTER_KEY, if set, must be the snapshot's key"},
 	}})
 }
@@ -40,7 +40,7 @@ func snapshotExport(c *adminCall, args []string) error {
 		return c.usage("give the snapshot file to write")
 	}
 	file := pos[0]
-	opts := snapshot.ExportOptions{MasterKey: os.Getenv("DVS2S_MASTER_KEY"), Gzip: *gz || strings.HasSuffix(file, ".gz")}
+	opts := snapshot.ExportOptions{MasterKey: os.Getenv("DVS2S_MASTER_KEY"), Database: c.database, Gzip: *gz || strings.HasSuffix(file, ".gz")}
 	var n snapshot.Counts
 	if file == "-" {
 		if n, err = snapshot.Export(ctx, c.data, stdout, opts); err != nil {
@@ -110,7 +110,7 @@ func snapshotImport(c *adminCall, args []string) error {
 		defer f.Close()
 		r = f
 	}
-	n, err := snapshot.Import(ctx, r, c.data, snapshot.ImportOptions{MasterKey: os.Getenv("DVS2S_MASTER_KEY")})
+	n, err := snapshot.Import(ctx, r, c.data, snapshot.ImportOptions{MasterKey: os.Getenv("DVS2S_MASTER_KEY"), Database: c.database})
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,11 @@ func snapshotImport(c *adminCall, args []string) error {
 		return json.NewEncoder(stdout).Encode(map[string]any{"file": file, "data": c.data, "counts": countsJSON(n)})
 	}
 	fmt.Fprintf(stdout, "imported %s into %s: %s\n", file, c.data, countsText(n))
-	fmt.Fprintf(stdout, "start it with: dvs2s serve --data %s\n", c.data)
+	if c.database != "" {
+		fmt.Fprintf(stdout, "start it with: dvs2s serve --data %s --database <the same URL>\n", c.data)
+	} else {
+		fmt.Fprintf(stdout, "start it with: dvs2s serve --data %s\n", c.data)
+	}
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/dvs2s/dvs2s/stack"
+	"github.com/dvs2s/dvs2s/store/postgres/pgtest"
 )
 
 // newDataDir starts and stops a stack on a new data directory.
@@ -73,4 +74,16 @@ func TestSnapshotCLI(t *testing.T) {
 		t.Fatalf("start the restored directory: %v", err)
 	}
 	s.Close(context.Background())
+
+	t.Run("PostgreSQL", func(t *testing.T) {
+		url := pgtest.NewSchema(t)
+		dir := filepath.Join(t.TempDir(), "pg")
+		if code, out, errOut := cli("snapshot", "import", "--data", dir, "--database", url, file); code != 0 || !strings.Contains(out, "--database") {
+			t.Fatalf("import --database: %d %q %q", code, out, errOut)
+		}
+		again := filepath.Join(t.TempDir(), "again.jsonl")
+		if code, out, errOut := cli("snapshot", "export", "--data", dir, "--database", url, "--json", again); code != 0 || !strings.Contains(out, `"tenants":2`) {
+			t.Errorf("export --database: %d %q %q", code, out, errOut)
+		}
+	})
 }
