@@ -57,7 +57,7 @@ type lb struct {
 	wg       sync.WaitGroup
 }
 
-func startLB(t *testing.T, ports []int, backends []string) *lb {
+func startLB(t testing.TB, ports []int, backends []string) *lb {
 	t.Helper()
 	b := &lb{backends: backends}
 	for _, p := range ports {
@@ -106,7 +106,7 @@ func (b *lb) close() {
 
 // freePortPair finds a port p such that p and p+1 are free on every
 // address.
-func freePortPair(t *testing.T, addrs ...string) int {
+func freePortPair(t testing.TB, addrs ...string) int {
 	t.Helper()
 	for range 50 {
 		n, _ := rand.Int(rand.Reader, big.NewInt(20000))
@@ -136,7 +136,7 @@ func freePortPair(t *testing.T, addrs ...string) int {
 
 // pinnedClient is an HTTPS client that trusts caPEM and connects to addr
 // whatever host a URL names (as a client behind a sticky load balancer).
-func pinnedClient(t *testing.T, caPEM []byte, addr string) *http.Client {
+func pinnedClient(t testing.TB, caPEM []byte, addr string) *http.Client {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
 		t.Fatal("bad CA PEM")
@@ -156,7 +156,7 @@ func pinnedClient(t *testing.T, caPEM []byte, addr string) *http.Client {
 }
 
 // startInstance starts one instance of the deployment.
-func startInstance(t *testing.T, addr, dir, database, masterKey string, port int, mod ...func(*stack.Config)) *instance {
+func startInstance(t testing.TB, addr, dir, database, masterKey string, port int, mod ...func(*stack.Config)) *instance {
 	t.Helper()
 	logs := &syncBuffer{}
 	c := stack.Config{DataDir: dir, Database: database, MasterKey: masterKey, Listen: addr, Port: port, Hosts: []string{"localhost"},
@@ -189,7 +189,7 @@ func tail(s string, n int) string {
 
 // copyCA gives a data directory the certificate authority of another, as a
 // deployment gives every instance the same TLS trust.
-func copyCA(t *testing.T, from, to string) {
+func copyCA(t testing.TB, from, to string) {
 	t.Helper()
 	if err := os.MkdirAll(to, 0o700); err != nil {
 		t.Fatal(err)
@@ -212,7 +212,7 @@ func randomMasterKey() string {
 }
 
 // token gets an app token for the demo environment from one instance.
-func (in *instance) token(t *testing.T, envURL string) string {
+func (in *instance) token(t testing.TB, envURL string) string {
 	t.Helper()
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {demo.PortalAppID}, "client_secret": {demo.PortalSecret},
 		"scope": {envURL + "/.default"}}
@@ -258,7 +258,7 @@ func (in *instance) api(ctx context.Context, method, u, token string, body any, 
 	return resp.StatusCode, resp.Header, b, err
 }
 
-func jwksKids(t *testing.T, in *instance) []string {
+func jwksKids(t testing.TB, in *instance) []string {
 	t.Helper()
 	resp, err := in.client.Get(in.Info.AuthorityHost + "/discovery/v2.0/keys")
 	if err != nil {
@@ -525,7 +525,7 @@ func TestPostgresTwoInstances(t *testing.T) {
 }
 
 // s2sEnvURLOf is the demo environment's URL as an instance publishes it.
-func s2sEnvURLOf(t *testing.T, in *instance) string {
+func s2sEnvURLOf(t testing.TB, in *instance) string {
 	t.Helper()
 	for _, e := range in.Info.Environments {
 		if e.Name == demo.EnvironmentName && e.URL != "" {
