@@ -14,7 +14,7 @@ import (
 
 func init() {
 	registerNoun(adminNoun{name: "app", summary: "register apps (clients) and inspect them", verbs: []adminVerb{
-		{name: "create", synopsis: "--tenant <id|domain|name> --name <display name> [--multi-tenant] [--redirect-uri <url>]... [--identifier-uri <uri>]... [--client-id <guid>]",
+		{name: "create", synopsis: "--tenant <id|domain|name> --name <display name> [--multi-tenant] [--redirect-uri <url>]... [--identifier-uri <uri>]... [--app-id <guid>]",
 			summary: "register an app in its home tenant (with its service principal there)", run: appCreate},
 		{name: "list", synopsis: "[--tenant <id|domain|name>]", summary: "list app registrations", run: appList},
 		{name: "show", synopsis: "<client id>", summary: "show an app with its credentials and service principals", run: appShow},
@@ -85,14 +85,14 @@ func appCreate(c *adminCall, args []string) error {
 	var redirects, idURIs adminList
 	fs.Var(&redirects, "redirect-uri", "redirect URI for sign-in: https, or http on localhost (repeatable)")
 	fs.Var(&idURIs, "identifier-uri", "application ID URI when the app is itself an API, e.g. api://<name> (repeatable)")
-	clientID := fs.String("client-id", "", "client id, a GUID (default: a new random one)")
+	clientID := fs.String("app-id", "", "application (client) id to use, a GUID (default: a new random one); not --client-id, which the client commands read from DVS2S_CLIENT_ID")
 	if _, err := c.parse(args, 0); err != nil {
 		return err
 	}
 	if err := c.required("tenant", "name"); err != nil {
 		return err
 	}
-	if err := c.checkGUID("client-id", *clientID, "client id"); err != nil {
+	if err := c.checkGUID("app-id", *clientID, "application id"); err != nil {
 		return err
 	}
 	d, closeDB, err := c.open(false, false)
@@ -106,7 +106,7 @@ func appCreate(c *adminCall, args []string) error {
 	}
 	if *clientID != "" {
 		if a, err := d.Store.App(c.ctx, *clientID); err == nil {
-			return adminErr(store.ErrConflict, "an app with client id %s already exists (%q): choose another --client-id or leave it out", a.AppID, a.DisplayName)
+			return adminErr(store.ErrConflict, "an app with client id %s already exists (%q): choose another --app-id or leave it out", a.AppID, a.DisplayName)
 		}
 	}
 	a, err := d.CreateApp(c.ctx, directory.AppSpec{Tenant: t.ID, DisplayName: *name, MultiTenant: *multi,

@@ -246,7 +246,7 @@ func TestAdminApp(t *testing.T) {
 	f := newFixture(t)
 	const fixed = "0b7e4f2a-6c1d-4a3e-8f95-1d2c3b4a5e60"
 	var a appJSON
-	cliJSON(t, f.dir, &a, "app", "create", "--tenant", "contoso", "--name", "Orders API", "--client-id", fixed,
+	cliJSON(t, f.dir, &a, "app", "create", "--tenant", "contoso", "--name", "Orders API", "--app-id", fixed,
 		"--redirect-uri", "http://localhost:3000/cb", "--identifier-uri", "api://orders", "--identifier-uri", "https://orders.example")
 	if a.ClientID != fixed || a.MultiTenant || a.SignInAudience != "AzureADMyOrg" || a.HomeTenantID != f.contoso.ID ||
 		len(a.RedirectURIs) != 1 || len(a.IdentifierURIs) != 2 || a.AccessTokenVersion != 1 {
@@ -611,8 +611,8 @@ func TestAdminErrors(t *testing.T) {
 		{"app unknown tenant", []string{"app", "create", "--tenant", "nowhere", "--name", "x"}, 1, `unknown tenant "nowhere"`},
 		{"app http redirect", []string{"app", "create", "--tenant", "contoso", "--name", "x", "--redirect-uri", "http://example.com/cb"}, 2, "must use https"},
 		{"app bad identifier", []string{"app", "create", "--tenant", "contoso", "--name", "x", "--identifier-uri", "orders"}, 2, "must be an absolute URI"},
-		{"app duplicate client id", []string{"app", "create", "--tenant", "contoso", "--name", "x", "--client-id", f.inventoryID}, 1, "already exists"},
-		{"app bad client id", []string{"app", "create", "--tenant", "contoso", "--name", "x", "--client-id", "abc"}, 2, `--client-id "abc" is not a valid client id`},
+		{"app duplicate client id", []string{"app", "create", "--tenant", "contoso", "--name", "x", "--app-id", f.inventoryID}, 1, "already exists"},
+		{"app bad client id", []string{"app", "create", "--tenant", "contoso", "--name", "x", "--app-id", "abc"}, 2, `--app-id "abc" is not a valid application id`},
 		{"app list unknown tenant", []string{"app", "list", "--tenant", "nowhere"}, 1, "unknown tenant"},
 		{"app show no id", []string{"app", "show"}, 2, "client id is required"},
 		{"app show non-GUID", []string{"app", "show", "portal"}, 2, `"portal" is not a client id`},
