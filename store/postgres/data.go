@@ -40,6 +40,7 @@ type Data struct {
 	name string // schema name
 	ns   string // quoted schema name
 	lock int64  // advisory lock key of the schema
+	utf8 bool   // the database encoding is UTF8 (see Match)
 
 	mu     *sync.Mutex
 	schema **schema.Schema // last synced schema, shared with transactions
@@ -75,7 +76,7 @@ func (s *DB) Data(ctx context.Context, envID string) (*Data, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Data{pool: s.pool, q: s.pool, name: name, ns: quote(name), lock: lockKey(name), mu: &sync.Mutex{}, schema: new(*schema.Schema)}
+	d := &Data{pool: s.pool, q: s.pool, name: name, ns: quote(name), lock: lockKey(name), utf8: s.utf8, mu: &sync.Mutex{}, schema: new(*schema.Schema)}
 	err = d.locked(ctx, func(q querier) error {
 		_, err := q.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+d.ns+`;
 			CREATE TABLE IF NOT EXISTS `+d.ns+`._meta (key text PRIMARY KEY, value bytea NOT NULL);
@@ -285,7 +286,9 @@ func (d *Data) syncTable(t *schema.Table, existing map[string]bool, idx map[stri
 			}
 		}
 	}
-	index := func(name string, unique bool, cols ...string) {
+	// index adds an index on cols (lower(col) for text); opclass, if not
+	// empty, is the operator class of a single text column.
+	index := func(name string, unique bool, opclass string, cols ...string) {
 		n := ident(t.LogicalName + "_" + name + "_idx")
 		if idx[n] {
 			return
@@ -297,7 +300,7 @@ func (d *Data) syncTable(t *schema.Table, existing map[string]bool, idx map[stri
 				return
 			}
 			if c.Type.IsText() {
-				exprs = append(exprs, "lower("+quote(cn)+")")
+				exprs = append(exprs, strings.TrimSpace("lower("+quote(cn)+") "+opclass))
 			} else {
 				exprs = append(exprs, quote(cn))
 			}
@@ -308,15 +311,17 @@ func (d *Data) syncTable(t *schema.Table, existing map[string]bool, idx map[stri
 		}
 		stmts = append(stmts, fmt.Sprintf("CREATE %sINDEX IF NOT EXISTS %s ON %s (%s)", u, quote(n), d.table(t.LogicalName), strings.Join(exprs, ", ")))
 	}
-	index(t.PrimaryName, false, t.PrimaryName)
-	index("createdon", false, "createdon")
+	// The primary name: equality and prefix matches (startswith, see
+	// Match), byte-wise, whatever the database's collation.
+	index(t.PrimaryName, false, "text_pattern_ops", t.PrimaryName)
+	index("createdon", false, "", "createdon")
 	for _, c := range t.Columns {
 		if c.Type.IsLookup() || c.LogicalName == "applicationid" || c.LogicalName == "azureactivedirectoryobjectid" {
-			index(c.LogicalName, false, c.LogicalName)
+			index(c.LogicalName, false, "", c.LogicalName)
 		}
 	}
 	for _, k := range t.Keys {
-		index("key_"+k.Name, true, k.Columns...)
+		index("key_"+k.Name, true, "", k.Columns...)
 	}
 	return stmts
 }
@@ -827,7 +832,7 @@ func (d *Data) InTx(ctx context.Context, fn func(store.Data) error) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, d.lock); err != nil {
 		return mapErr(err)
 	}
-	if err := fn(&Data{pool: d.pool, q: tx, tx: tx, name: d.name, ns: d.ns, lock: d.lock, mu: d.mu, schema: d.schema}); err != nil {
+	if err := fn(&Data{pool: d.pool, q: tx, tx: tx, name: d.name, ns: d.ns, lock: d.lock, utf8: d.utf8, mu: d.mu, schema: d.schema}); err != nil {
 		return err
 	}
 	return mapErr(tx.Commit(ctx))
@@ -862,6 +867,14 @@ func (d *Data) Meta(ctx context.Context, prefix string) (map[string][]byte, erro
 }
 
 var errBadCond = errors.New("postgres: unsupported condition")
+
+// literalPrefix is the part of a LIKE pattern before its first wildcard.
+func literalPrefix(p string) string {
+	if i := strings.IndexAny(p, "%_"); i >= 0 {
+		return p[:i]
+	}
+	return p
+}
 
 // compiler turns store.Cond trees into parameterised SQL: values only ever
 // travel as arguments ($n); identifiers come from the schema and are
@@ -999,7 +1012,7 @@ func (c *compiler) cond(x store.Cond, t *schema.Table, alias string) (string, er
 		}
 		return l + " " + op + " " + r, nil
 	case store.Match:
-		_, ref, err := c.column(t, x.Column, alias)
+		col, ref, err := c.column(t, x.Column, alias)
 		if err != nil {
 			return "", err
 		}
@@ -1014,9 +1027,23 @@ func (c *compiler) cond(x store.Cond, t *schema.Table, alias string) (string, er
 		default:
 			return "", fmt.Errorf("%w: match %q", errBadCond, x.Mode)
 		}
+		lhs := "lower(" + ref + ")"
+		if !col.Type.IsText() {
+			lhs = "lower(" + ref + "::text)"
+		}
 		// ESCAPE '': a backslash is an ordinary character, as in T-SQL
 		// and SQLite; only % and _ are wildcards.
-		return "lower(" + ref + "::text) LIKE lower(" + c.arg(p) + "::text) ESCAPE ''", nil
+		cond := lhs + " LIKE lower(" + c.arg(p) + "::text) ESCAPE ''"
+		if prefix := literalPrefix(x.Pattern); x.Mode == "startswith" && col.Type.IsText() && prefix != "" && c.d.utf8 {
+			// The same prefix as a byte-wise range, which the
+			// text_pattern_ops index on lower(primary name) serves even
+			// in a generic plan (a LIKE with a parameter it cannot):
+			// every string that starts with the prefix sorts between the
+			// prefix and the prefix followed by the highest code point.
+			a := c.arg(prefix)
+			cond += " AND " + lhs + " ~>=~ lower(" + a + "::text) AND " + lhs + " ~<~ (lower(" + a + "::text) || chr(1114111))"
+		}
+		return cond, nil
 	case store.In:
 		col, ref, err := c.column(t, x.Column, alias)
 		if err != nil {

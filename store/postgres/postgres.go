@@ -33,6 +33,7 @@ type DB struct {
 	// tests) that share a database with different search paths do not
 	// share environments.
 	prefix string
+	utf8   bool // server_encoding is UTF8
 }
 
 var _ store.Store = (*DB)(nil)
@@ -92,8 +93,8 @@ func (s *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	var cur string
-	if err := tx.QueryRow(ctx, `SELECT COALESCE(current_schema(), '')`).Scan(&cur); err != nil {
+	var cur, enc string
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(current_schema(), ''), current_setting('server_encoding')`).Scan(&cur, &enc); err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
 	}
 	if cur == "" {
@@ -102,6 +103,7 @@ func (s *DB) migrate(ctx context.Context) error {
 	if cur != "public" {
 		s.prefix = cur + "_"
 	}
+	s.utf8 = enc == "UTF8"
 	// Instances starting together migrate one at a time.
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(cur+".migrations")); err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)

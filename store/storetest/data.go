@@ -565,6 +565,13 @@ func testDataMatch(t *testing.T, d store.Data) {
 	for _, c := range cases {
 		checkWhere(t, d, s, c.what, c.m, c.want...)
 	}
+	// Characters above ASCII after the prefix still match (an engine that
+	// turns the prefix into a range must bound it above all of them).
+	_, err := d.Update(ctx, wt, rowID("widget", 6), store.Row{"new_name": "deltAÿ中😀􏿽"}, 0)
+	must(t, "Update", err)
+	checkWhere(t, d, s, "startswith, then characters above ASCII", store.Match{Column: "new_name", Mode: "startswith", Pattern: "DELTA"}, 6)
+	checkWhere(t, d, s, "startswith the whole value", store.Match{Column: "new_name", Mode: "startswith", Pattern: "deltAÿ中😀􏿽"}, 6)
+	checkWhere(t, d, s, "startswith, a prefix that sorts after every value", store.Match{Column: "new_name", Mode: "startswith", Pattern: "􏿽"})
 	if _, err := d.Query(ctx, wt, store.Query{Where: store.Match{Column: "new_name", Mode: "sounds-like", Pattern: "x"}}); err == nil {
 		t.Error("Match with an unknown mode: no error")
 	}
