@@ -804,6 +804,14 @@ func TestSecurityRules(t *testing.T) {
 		if len(a) != 1 || a[0]["userid"] != target.id || a[0]["callinguserid"] != callerID || a[0]["action"] != int64(schema.AuditCreate) {
 			t.Errorf("audit of the impersonated create: %v", a)
 		}
+		// The refused impersonations are audited as denied attempts of the caller.
+		n, err := se.env.Data.Count(se.ctx, se.s.Table(schema.TableAudit), store.And{
+			store.Compare{Column: "userid", Op: "eq", Value: user(noPrivID)}, store.Compare{Column: "action", Op: "eq", Value: int64(schema.AuditDenied)},
+			store.Match{Column: "changedata", Mode: "contains", Pattern: security.PrvActOnBehalf}})
+		se.must(err)
+		if n != 6 {
+			t.Errorf("%d refused impersonations audited, want 6", n)
+		}
 	})
 
 	t.Run("self-escalation through role assignment", func(t *testing.T) {
@@ -1004,6 +1012,41 @@ func TestSecurityRules(t *testing.T) {
 		if r := p.get(t, "contacts("+ownCon+")/parentcustomerid_account/$ref").wantStatus(t, 200); !strings.Contains(r.str("@odata.id"), hiddenAcc) {
 			t.Errorf("$ref of a readable row's lookup: %s", r.body)
 		}
+	})
+
+	t.Run("upsert and sharing with a team", func(t *testing.T) {
+		// Upsert is a create when the row is missing (owned by the
+		// caller) and an update otherwise (Write access on the row).
+		id, tok := se.appUser("Rules Upserter", east, basic)
+		c := se.ts.api(se.url, tok)
+		fresh := uuid.NewString()
+		c.do(t, http.MethodPatch, "accounts("+fresh+")", map[string]any{"name": "Rules upserted"}).wantStatus(t, 204)
+		if r := c.get(t, "accounts("+fresh+")?$select=_ownerid_value").wantStatus(t, 200); r.str("_ownerid_value") != id {
+			t.Errorf("upserted row: %s", r.body)
+		}
+		c.do(t, http.MethodPatch, "accounts("+fresh+")", map[string]any{"name": "Rules upserted twice"}).wantStatus(t, 204)
+		theirs := se.account("Rules upsert target", user(stranger), west)
+		checkAccessDenied(t, "upsert of an existing row", c.do(t, http.MethodPatch, "accounts("+theirs+")", map[string]any{"name": "taken"}), id, security.Write, theirs, "account")
+		// Shared with a team: its members get the shared rights, no more.
+		team := se.team("Rules Share Team", west)
+		se.member(team, id)
+		se.share("account", theirs, "team", team, "ReadAccess")
+		if r := c.get(t, "accounts("+theirs+")?$select=name").wantStatus(t, 200); r.str("name") != "Rules upsert target" {
+			t.Errorf("row shared with the team: %s", r.body)
+		}
+		checkAccessDenied(t, "write a row shared for reading", c.do(t, http.MethodPatch, "accounts("+theirs+")", map[string]any{"name": "taken"}), id, security.Write, theirs, "account")
+		// Sharing cannot exceed the role's privileges (§5.4): without Read
+		// on contacts, a contact shared with the team stays unreadable.
+		id2, tok2 := se.appUser("Rules No Contact Reader", east, se.role("Rules Accounts Only", se.tablePrivs(security.Basic, []string{schema.TableAccount})))
+		se.member(team, id2)
+		con := se.contact("Shared contact", user(stranger), west, "")
+		se.share("contact", con, "team", team, "ReadAccess")
+		other := se.ts.api(se.url, tok2)
+		checkAPIError(t, other.get(t, "contacts("+con+")?$select=fullname"), http.StatusForbidden, "0x80040220", "", "prvReadContact")
+		// Revoking takes the access away.
+		se.admin.do(t, http.MethodPost, "RevokeAccess", map[string]any{"Target": map[string]any{"@odata.type": "Microsoft.Dynamics.CRM.account", "accountid": theirs},
+			"Revokee": map[string]any{"@odata.type": "Microsoft.Dynamics.CRM.team", "teamid": team}}).wantStatus(t, 204)
+		checkAccessDenied(t, "read after RevokeAccess", c.get(t, "accounts("+theirs+")?$select=name"), id, security.Read, theirs, "account")
 	})
 
 	t.Run("paging and $count under row filtering", func(t *testing.T) {

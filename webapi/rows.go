@@ -192,13 +192,27 @@ func (q *request) retrieve(t *schema.Table, id string) {
 		q.fail(e)
 		return
 	}
-	if e := q.checkID(security.Read, t, id); e != nil {
+	// The privilege check, then one read serving both the access check
+	// and the answer (checkID would read the row twice).
+	if e := q.requirePrivilege(security.Read, t); e != nil {
 		q.fail(e)
 		return
 	}
-	r, err := q.env.Data.Get(q.ctx, t, id, q.withExpandColumns(t, readColumns(t, sel), q.opts.Expand))
+	cols := q.withExpandColumns(t, readColumns(t, sel), q.opts.Expand)
+	if cols != nil {
+		for _, c := range security.OwnershipColumns(t) {
+			if !contains(cols, c) {
+				cols = append(cols, c)
+			}
+		}
+	}
+	r, err := q.env.Data.Get(q.ctx, t, id, cols)
 	if err != nil {
 		q.fail(q.storeError(t, id, err))
+		return
+	}
+	if e := q.checkRow(security.Read, t, r); e != nil {
+		q.fail(e)
 		return
 	}
 	tag := etag(r)

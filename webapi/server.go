@@ -187,7 +187,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, env *environment.
 	if !x.admit(p) { // service protection limits: 429
 		return
 	}
+	caller := p
 	if p, e = s.impersonate(r, env, p); e != nil {
+		if e.Code == codeCannotActOnBehalf { // a denied attempt: audited like the others
+			q := &request{s: s, w: w, r: r, ctx: r.Context(), env: env, sch: env.Schema(), p: caller}
+			q.auditDenied(&security.Denial{Privilege: security.PrvActOnBehalf, Table: q.sch.Table(schema.TableSystemUser)})
+		}
 		writeError(w, e)
 		return
 	}

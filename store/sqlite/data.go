@@ -161,7 +161,7 @@ func (d *Data) syncTable(ctx context.Context, t *schema.Table) error {
 	index(t.PrimaryName, false, t.PrimaryName)
 	index("createdon", false, "createdon")
 	for _, c := range t.Columns {
-		if c.Type.IsLookup() || c.LogicalName == "applicationid" || c.LogicalName == "azureactivedirectoryobjectid" {
+		if c.Type.IsLookup() || c.Type == schema.UniqueIdentifier && c.LogicalName != t.PrimaryID { // references by id: lookups, applicationid, principalobjectaccess.objectid and principalid, audit.objectid
 			index(c.LogicalName, false, c.LogicalName)
 		}
 	}
