@@ -39,7 +39,10 @@ import (
 //     'Fabrikam 01') and revenue gt 5000000&$top=50;
 //   - create: POST accounts (a new row each time).
 //
-// The client runs in the test process with GOMAXPROCS×8 goroutines
+// Sub-benchmarks are <operation>/<engine>. Run the whole benchmark several
+// times (a shell loop) rather than with -count, which repeats each
+// sub-benchmark back to back. The client runs in the test process with
+// GOMAXPROCS×8 goroutines
 // (b.SetParallelism(8)) on keep-alive connections; the servers are
 // in-process stacks, PostgreSQL a separate server on the same machine.
 // Metrics: req/s, and p50/p99 latency in ms. docs/benchmarks.md has the
@@ -74,86 +77,100 @@ func BenchmarkDataService(b *testing.B) {
 			return []*instance{a, startInstance(b, addrB, dirB, database, key, port, noLimits)}
 		}},
 	}
+	// Every engine is set up and seeded first; then each operation runs on
+	// the three engines one after the other, so their figures are taken
+	// within seconds of each other on a shared machine.
+	type ready struct {
+		name string
+		ins  []*instance
+		tok  string
+		api  string
+		ids  []string
+	}
+	var rs []ready
 	for _, e := range engines {
-		b.Run(e.name, func(b *testing.B) {
-			ins := e.setup(b)
-			envURL := s2sEnvURLOf(b, ins[0])
-			benchSeed(b, ins[0], rows)
-			api := envURL + "/api/data/v9.2/"
-			tok := ins[0].token(b, envURL)
-			var page struct {
-				Value []struct {
-					ID string `json:"accountid"`
-				} `json:"value"`
-			}
-			st, _, body, err := ins[0].api(b.Context(), http.MethodGet, api+"accounts?$select=accountid&$top=5000", tok, nil)
-			if err != nil || st != http.StatusOK || json.Unmarshal(body, &page) != nil || len(page.Value) == 0 {
-				b.Fatalf("ids: %d %s %v", st, body, err)
-			}
-			var ids []string
-			for i := 0; i < len(page.Value) && len(ids) < 1000; i += max(1, len(page.Value)/1000) {
-				ids = append(ids, page.Value[i].ID)
-			}
-			list := api + "accounts?$select=name,revenue&$filter=" + url.QueryEscape("startswith(name,'Fabrikam 01') and revenue gt 5000000") + "&$top=50"
-			var seq atomic.Int64
-			ops := []struct {
-				name string
-				req  func(k int64) (method, u string, body []byte, want int)
-			}{
-				{"get", func(k int64) (string, string, []byte, int) {
-					return http.MethodGet, api + "accounts(" + ids[k%int64(len(ids))] + ")?$select=name,accountnumber,revenue", nil, http.StatusOK
-				}},
-				{"list", func(k int64) (string, string, []byte, int) { return http.MethodGet, list, nil, http.StatusOK }},
-				{"create", func(k int64) (string, string, []byte, int) {
-					return http.MethodPost, api + "accounts", []byte(`{"name":"bench ` + strconv.FormatInt(k, 10) + `","revenue":1000}`), http.StatusNoContent
-				}},
-			}
-			for _, op := range ops {
-				b.Run(op.name, func(b *testing.B) {
-					// Warm each instance's connections and caches.
-					for i := range 2 * len(ins) {
-						m, u, body, want := op.req(seq.Add(1))
-						if st, _, rb, err := benchDo(b.Context(), ins[i%len(ins)], m, u, tok, body); err != nil || st != want {
-							b.Fatalf("%s %s: %d %s %v", m, u, st, rb, err)
+		ins := e.setup(b)
+		envURL := s2sEnvURLOf(b, ins[0])
+		benchSeed(b, ins[0], rows)
+		r := ready{name: e.name, ins: ins, tok: ins[0].token(b, envURL), api: envURL + "/api/data/v9.2/"}
+		var page struct {
+			Value []struct {
+				ID string `json:"accountid"`
+			} `json:"value"`
+		}
+		st, _, body, err := ins[0].api(b.Context(), http.MethodGet, r.api+"accounts?$select=accountid&$top=5000", r.tok, nil)
+		if err != nil || st != http.StatusOK || json.Unmarshal(body, &page) != nil || len(page.Value) == 0 {
+			b.Fatalf("%s: ids: %d %s %v", e.name, st, body, err)
+		}
+		for i := 0; i < len(page.Value) && len(r.ids) < 1000; i += max(1, len(page.Value)/1000) {
+			r.ids = append(r.ids, page.Value[i].ID)
+		}
+		rs = append(rs, r)
+	}
+	filter := "&$filter=" + url.QueryEscape("startswith(name,'Fabrikam 01') and revenue gt 5000000")
+	var seq atomic.Int64
+	ops := []struct {
+		name string
+		req  func(r *ready, k int64) (method, u string, body []byte, want int)
+	}{
+		{"get", func(r *ready, k int64) (string, string, []byte, int) {
+			return http.MethodGet, r.api + "accounts(" + r.ids[k%int64(len(r.ids))] + ")?$select=name,accountnumber,revenue", nil, http.StatusOK
+		}},
+		{"list", func(r *ready, k int64) (string, string, []byte, int) {
+			return http.MethodGet, r.api + "accounts?$select=name,revenue" + filter + "&$top=50", nil, http.StatusOK
+		}},
+		{"create", func(r *ready, k int64) (string, string, []byte, int) {
+			return http.MethodPost, r.api + "accounts", []byte(`{"name":"bench ` + strconv.FormatInt(k, 10) + `","revenue":1000}`), http.StatusNoContent
+		}},
+	}
+	for _, op := range ops {
+		for i := range rs {
+			r := &rs[i]
+			b.Run(op.name+"/"+r.name, func(b *testing.B) {
+				ins := r.ins
+				// Warm each instance's connections and caches.
+				for i := range 2 * len(ins) {
+					m, u, body, want := op.req(r, seq.Add(1))
+					if st, _, rb, err := benchDo(b.Context(), ins[i%len(ins)], m, u, r.tok, body); err != nil || st != want {
+						b.Fatalf("%s %s: %d %s %v", m, u, st, rb, err)
+					}
+				}
+				var mu sync.Mutex
+				var lat []time.Duration
+				var failed atomic.Int64
+				b.SetParallelism(8)
+				b.ResetTimer()
+				start := time.Now()
+				b.RunParallel(func(pb *testing.PB) {
+					var mine []time.Duration
+					for pb.Next() {
+						k := seq.Add(1)
+						m, u, body, want := op.req(r, k)
+						t0 := time.Now()
+						st, _, _, err := benchDo(b.Context(), ins[k%int64(len(ins))], m, u, r.tok, body)
+						mine = append(mine, time.Since(t0))
+						if err != nil || st != want {
+							failed.Add(1)
 						}
 					}
-					var mu sync.Mutex
-					var lat []time.Duration
-					var failed atomic.Int64
-					b.SetParallelism(8)
-					b.ResetTimer()
-					start := time.Now()
-					b.RunParallel(func(pb *testing.PB) {
-						var mine []time.Duration
-						for pb.Next() {
-							k := seq.Add(1)
-							m, u, body, want := op.req(k)
-							t0 := time.Now()
-							st, _, _, err := benchDo(b.Context(), ins[k%int64(len(ins))], m, u, tok, body)
-							mine = append(mine, time.Since(t0))
-							if err != nil || st != want {
-								failed.Add(1)
-							}
-						}
-						mu.Lock()
-						lat = append(lat, mine...)
-						mu.Unlock()
-					})
-					elapsed := time.Since(start)
-					b.StopTimer()
-					if n := failed.Load(); n > 0 {
-						b.Fatalf("%d of %d requests failed", n, len(lat))
-					}
-					slices.Sort(lat)
-					pct := func(p float64) float64 {
-						return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
-					}
-					b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
-					b.ReportMetric(pct(0.50), "p50-ms")
-					b.ReportMetric(pct(0.99), "p99-ms")
+					mu.Lock()
+					lat = append(lat, mine...)
+					mu.Unlock()
 				})
-			}
-		})
+				elapsed := time.Since(start)
+				b.StopTimer()
+				if n := failed.Load(); n > 0 {
+					b.Fatalf("%d of %d requests failed", n, len(lat))
+				}
+				slices.Sort(lat)
+				pct := func(p float64) float64 {
+					return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+				}
+				b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
+				b.ReportMetric(pct(0.50), "p50-ms")
+				b.ReportMetric(pct(0.99), "p99-ms")
+			})
+		}
 	}
 }
 
