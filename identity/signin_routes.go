@@ -234,9 +234,12 @@ func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request) string {
 }
 
 // checkCSRF verifies a posted form's token against the cookie, and the
-// Origin header when the browser sent one.
+// Origin header when the browser sent one. Browsers send "Origin: null"
+// for posts from pages whose Referrer-Policy is no-referrer, as this
+// service's pages are (Fetch standard, "append a request Origin header"):
+// the token alone decides then.
 func (s *Server) checkCSRF(r *http.Request) bool {
-	if o := r.Header.Get("Origin"); o != "" {
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
 		own := cspOrigin(s.base)
 		if o != own && o != strings.TrimSuffix(own, ":443") {
 			return false
