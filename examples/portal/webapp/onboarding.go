@@ -280,7 +280,7 @@ func diagnose(err error) diag {
 	case dataverse.IsNotMemberOfOrganization(err):
 		return diag{Step: "appuser", Code: dataverse.CodeUserNotMemberOfOrg,
 			Problem: "No application user: the environment has no application user for Fabrikam Portal (" + dataverse.CodeUserNotMemberOfOrg + ", “The user is not a member of the organization”).",
-			Fix:     "In the Power Platform admin center (with dvs2s: the admin console › Environments › your environment › Application users), create an application user from the application ID below."}
+			Fix:     "In the Power Platform admin center (with dvs2s: the admin console › Environments › your environment › Application users), create an application user from the application ID shown above."}
 	case dataverse.IsNoRoles(err):
 		return diag{Step: "role", Code: dataverse.CodeUserNotAssignedRoles,
 			Problem: "No security role: Fabrikam Portal's application user has no security role (" + dataverse.CodeUserNotAssignedRoles + ").",
