@@ -165,6 +165,11 @@ func (d *Data) syncTable(ctx context.Context, t *schema.Table) error {
 			index(c.LogicalName, false, c.LogicalName)
 		}
 	}
+	if t.LogicalName == schema.TablePOA {
+		// Covers the read filter's "rows shared with these principals"
+		// subquery (security.Principal.Filter): no row reads per share.
+		index("principal_shares", false, "principalid", "objecttypecode", "accessrightsmask", "objectid")
+	}
 	for _, k := range t.Keys {
 		index("key_"+k.Name, true, k.Columns...)
 	}
