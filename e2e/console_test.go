@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -770,5 +771,48 @@ func TestConsoleNewEnvironment(t *testing.T) {
 	time.Sleep(2100 * time.Millisecond)
 	if _, err := sdk.WhoAmI(ctx); !dataverse.IsNoRoles(err) {
 		t.Fatalf("without a role: %v", err)
+	}
+}
+
+// TestCreateEnvironmentLive checks stack.CreateEnvironment (behind the
+// console's "Create environment") in both routing modes: the new
+// environment answers at once with its Bearer challenge, at the URL
+// stack.json lists.
+func TestCreateEnvironmentLive(t *testing.T) {
+	for _, baseDomain := range []string{"", "dvs2s.test"} {
+		t.Run("base domain "+baseDomain, func(t *testing.T) {
+			ts := start(t, "", func(c *stack.Config) { c.BaseDomain = baseDomain })
+			env, err := ts.CreateEnvironment(context.Background(), "live", demo.ContosoTenantID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, _ := url.Parse(env.URL)
+			if baseDomain != "" && u.Hostname() != "live."+baseDomain || baseDomain == "" && u.Hostname() != "localhost" {
+				t.Fatalf("URL %s", env.URL)
+			}
+			found := false
+			for _, e := range ts.Info.Environments {
+				found = found || e.Name == "live" && e.URL == env.URL
+			}
+			if !found {
+				t.Fatalf("stack.json lacks it: %+v", ts.Info.Environments)
+			}
+			hc := ts.client
+			if baseDomain != "" {
+				tr := ts.client.Transport.(*http.Transport).Clone()
+				tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+					_, p, _ := net.SplitHostPort(addr)
+					return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort("127.0.0.1", p))
+				}
+				hc = &http.Client{Transport: tr, Timeout: 10 * time.Second}
+			}
+			ch, err := dataverse.DiscoverTenant(context.Background(), env.URL, hc)
+			if err != nil || ch.TenantID != demo.ContosoTenantID {
+				t.Fatalf("challenge %+v, %v", ch, err)
+			}
+			if _, err := ts.CreateEnvironment(context.Background(), "live", demo.ContosoTenantID); err == nil {
+				t.Fatal("a second environment named live")
+			}
+		})
 	}
 }
