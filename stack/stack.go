@@ -404,6 +404,7 @@ func (s *Stack) Summary() string {
 	i := s.Info
 	fmt.Fprintf(&b, "dvs2s is ready\n")
 	fmt.Fprintf(&b, "  identity (authority host)  %s\n", i.AuthorityHost)
+	fmt.Fprintf(&b, "  admin console              %s/console/ (tenant administrators)\n", i.AuthorityHost)
 	fmt.Fprintf(&b, "  CA certificate             %s\n", i.CAFile)
 	fmt.Fprintf(&b, "  data directory             %s\n", s.Config.DataDir)
 	for _, t := range i.Tenants {
