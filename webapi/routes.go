@@ -251,18 +251,30 @@ func (q *request) fail(e *Error) { writeError(q.w, e) }
 
 // writeJSON writes a JSON body with the OData minimal-metadata content type.
 func (q *request) writeJSON(status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		q.s.log.Error("encoding response", "err", err)
-		q.fail(errorf(http.StatusInternalServerError, codeUnexpected, "The response could not be encoded."))
-		return
+	bp := jsonBuffers.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 {
+			jsonBuffers.Put(bp)
+		}
+	}()
+	body, ok := appendJSON((*bp)[:0], v) // the common shapes, without reflection
+	if ok {
+		*bp = body
+	} else {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			q.s.log.Error("encoding response", "err", err)
+			q.fail(errorf(http.StatusInternalServerError, codeUnexpected, "The response could not be encoded."))
+			return
+		}
+		body = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	}
 	h := q.w.Header()
 	h.Set("Content-Type", "application/json; odata.metadata=minimal")
 	q.w.WriteHeader(status)
-	q.w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	q.w.Write(body)
 }
 
 // serviceDocument lists the entity sets (reference §4.4).
