@@ -224,7 +224,9 @@ func (m *Manager) Open(ctx context.Context, idOrName string) (*Env, error) {
 		if err := e.refreshSchema(ctx); err != nil { // another process's custom tables
 			return nil, err
 		}
-		e.Environment = rec
+		if e.Environment != rec {
+			e.Environment = rec // a URL or authority changed elsewhere (rare; not synchronised with readers)
+		}
 		m.remember(key, e, now)
 		return e, nil
 	}
