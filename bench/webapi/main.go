@@ -12,6 +12,7 @@
 //
 //	go run ./bench/webapi                       # wrk if installed, else the Go client
 //	go run ./bench/webapi -rounds 5 -duration 5s -data /tmp/wb-data
+//	go run ./bench/webapi -database postgres://…   # the server on PostgreSQL (serve --database)
 //
 // It builds ./cmd/dvs2s (or starts -bin) as a separate process with
 // `serve --log-level warn` and the service protection limits off, on a
@@ -87,6 +88,7 @@ func main() {
 	flag.IntVar(&o.top, "top", 50, "$top of the list")
 	flag.StringVar(&o.bin, "bin", "", "dvs2s binary to start (default: go build ./cmd/dvs2s)")
 	flag.StringVar(&o.data, "data", "", "data directory, kept and reused when it holds enough rows (default: a temporary one)")
+	flag.StringVar(&database, "database", "", "PostgreSQL URL: serve --database, and the rows seeded there (default: SQLite in the data directory)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
 	flag.StringVar(&o.phases, "phases", "bare-get,get,bare-list,list,list-c1", "phases of a round, in this order (list-c1: the list from one connection, for its latency without queueing)")
 	flag.Parse()

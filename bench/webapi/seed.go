@@ -11,9 +11,13 @@ import (
 	"github.com/dvs2s/dvs2s/demo"
 	"github.com/dvs2s/dvs2s/environment"
 	"github.com/dvs2s/dvs2s/schema"
+	"github.com/dvs2s/dvs2s/stack"
 	"github.com/dvs2s/dvs2s/store"
-	"github.com/dvs2s/dvs2s/store/sqlite"
 )
+
+// database is -database: a PostgreSQL URL, or "" for SQLite in the data
+// directory.
+var database string
 
 // nameWords are the first words of the generated account names: row i is
 // named "<nameWords[i%20]> <i as 6 digits>", so a name prefix such as
@@ -35,7 +39,7 @@ var cities = []string{"Redmond", "Seattle", "Dallas", "Santa Cruz", "London", "P
 // faster for 100,000 rows than POST accounts. Generated values are
 // deterministic (fixed random seed).
 func seedAccounts(ctx context.Context, dataDir string, n int) (int, error) {
-	db, err := sqlite.Open(ctx, filepath.Join(dataDir, "dvs2s.db"))
+	db, err := stack.OpenStore(ctx, dataDir, database)
 	if err != nil {
 		return 0, err
 	}

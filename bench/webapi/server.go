@@ -108,8 +108,12 @@ func startServer(ctx context.Context, bin, dataDir string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(bin, "serve", "--data", dataDir, "--port", strconv.Itoa(port), "--log-level", "warn",
-		"--limit-requests", "-1", "--limit-execution-time", "-1s", "--limit-concurrent", "-1", "--token-lifetime", "12h")
+	args := []string{"serve", "--data", dataDir, "--port", strconv.Itoa(port), "--log-level", "warn",
+		"--limit-requests", "-1", "--limit-execution-time", "-1s", "--limit-concurrent", "-1", "--token-lifetime", "12h"}
+	if database != "" {
+		args = append(args, "--database", database)
+	}
+	p, err := startProc(bin, args...)
 	if err != nil {
 		return nil, err
 	}
