@@ -23,6 +23,7 @@ type Data struct {
 	mu     *sync.Mutex
 	schema **schema.Schema // last synced schema, shared with transactions
 	stmts  *stmtCache      // shared with transactions, used outside them
+	cache  *readCache      // nil: none; used outside transactions
 }
 
 var _ store.Data = (*Data)(nil)
@@ -47,8 +48,8 @@ func OpenData(ctx context.Context, path string) (*Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(8)
+	db.SetMaxOpenConns(9) // 8 for reads and writes, 1 for the read cache's version checks
+	db.SetMaxIdleConns(9)
 	db.SetConnMaxIdleTime(0)
 	d := &Data{db: db, q: db, mu: &sync.Mutex{}, schema: new(*schema.Schema), stmts: &stmtCache{}}
 	for _, stmt := range []string{
@@ -61,12 +62,30 @@ func OpenData(ctx context.Context, path string) (*Data, error) {
 			return nil, fmt.Errorf("sqlite: init %s: %w", path, err)
 		}
 	}
+	if err := d.SetReadCache(ctx, DefaultReadCache); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: init %s: %w", path, err)
+	}
 	return d, nil
+}
+
+// SetReadCache sets the memory budget of the read cache (see readCache),
+// in bytes; 0 or less turns it off. It must not run concurrently with
+// reads.
+func (d *Data) SetReadCache(ctx context.Context, budget int64) error {
+	c, err := newReadCache(ctx, d.db, budget)
+	if err != nil {
+		return err
+	}
+	d.cache.close()
+	d.cache = c
+	return nil
 }
 
 // Close closes the database.
 func (d *Data) Close() error {
 	d.stmts.close()
+	d.cache.close()
 	return d.db.Close()
 }
 
@@ -160,6 +179,7 @@ func sqlType(c *schema.Column) string {
 
 // Sync implements store.Data.
 func (d *Data) Sync(ctx context.Context, s *schema.Schema) error {
+	defer d.cache.committed()
 	for _, t := range s.Tables() {
 		if err := d.syncTable(ctx, t); err != nil {
 			return err
@@ -428,6 +448,7 @@ func (d *Data) write(ctx context.Context, fn func(q querier) error) error {
 	if err := fn(tx); err != nil {
 		return err
 	}
+	defer d.cache.committed()
 	return mapErr(tx.Commit())
 }
 
@@ -488,15 +509,29 @@ func (d *Data) Insert(ctx context.Context, t *schema.Table, r store.Row) (int64,
 
 // Get implements store.Data.
 func (d *Data) Get(ctx context.Context, t *schema.Table, id string, cols []string) (store.Row, error) {
+	var q string
+	cs := t.Columns
 	if cols == nil {
-		return scanRow(d.queryRow(ctx, allColumns(t).get, strings.ToLower(id)), t.Columns)
+		q = allColumns(t).get
+	} else {
+		list, c, err := selectList(t, cols, "t0")
+		if err != nil {
+			return nil, err
+		}
+		q, cs = fmt.Sprintf("SELECT %s FROM %s AS t0 WHERE t0.%s = ?", list, quote(t.LogicalName), quote(t.PrimaryID)), c
 	}
-	list, cs, err := selectList(t, cols, "t0")
+	args := []any{strings.ToLower(id)}
+	rows, err := d.cachedRows(ctx, q, args, func() ([]store.Row, error) {
+		r, err := scanRow(d.queryRow(ctx, q, args...), cs)
+		if err != nil {
+			return nil, err
+		}
+		return []store.Row{r}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	row := d.queryRow(ctx, fmt.Sprintf("SELECT %s FROM %s AS t0 WHERE t0.%s = ?", list, quote(t.LogicalName), quote(t.PrimaryID)), strings.ToLower(id))
-	return scanRow(row, cs)
+	return rows[0], nil
 }
 
 // checkVersion returns ErrNotFound or ErrVersion for a row that did not
@@ -633,20 +668,23 @@ func (d *Data) Query(ctx context.Context, t *schema.Table, q store.Query) ([]sto
 		b.WriteString(" LIMIT ? OFFSET ?")
 		c.args = append(c.args, lim, q.Offset)
 	}
-	rows, err := d.query(ctx, b.String(), c.args...)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []store.Row
-	for rows.Next() {
-		r, err := scanRow(rows, cs)
+	text := b.String()
+	return d.cachedRows(ctx, text, c.args, func() ([]store.Row, error) {
+		rows, err := d.query(ctx, text, c.args...)
 		if err != nil {
-			return nil, err
+			return nil, mapErr(err)
 		}
-		out = append(out, r)
-	}
-	return out, mapErr(rows.Err())
+		defer rows.Close()
+		var out []store.Row
+		for rows.Next() {
+			r, err := scanRow(rows, cs)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
+		return out, mapErr(rows.Err())
+	})
 }
 
 // Count implements store.Data.
@@ -660,9 +698,11 @@ func (d *Data) Count(ctx context.Context, t *schema.Table, where store.Cond) (in
 		}
 		q += " WHERE " + w
 	}
-	var n int
-	err := d.queryRow(ctx, q, c.args...).Scan(&n)
-	return n, mapErr(err)
+	return d.cachedCount(ctx, q, c.args, func() (int, error) {
+		var n int
+		err := d.queryRow(ctx, q, c.args...).Scan(&n)
+		return n, mapErr(err)
+	})
 }
 
 // Associate implements store.Data.
@@ -699,9 +739,10 @@ func (d *Data) InTx(ctx context.Context, fn func(store.Data) error) error {
 		return mapErr(err)
 	}
 	defer tx.Rollback()
-	if err := fn(&Data{db: d.db, q: tx, mu: d.mu, schema: d.schema, stmts: d.stmts}); err != nil {
+	if err := fn(&Data{db: d.db, q: tx, mu: d.mu, schema: d.schema, stmts: d.stmts}); err != nil { // no cache: reads see the transaction's changes
 		return err
 	}
+	defer d.cache.committed()
 	return mapErr(tx.Commit())
 }
 

@@ -1,0 +1,230 @@
+package sqlite
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/dvs2s/dvs2s/schema"
+	"github.com/dvs2s/dvs2s/store"
+	"github.com/google/uuid"
+)
+
+// TestReadCache: cached reads answer as the database would — after this
+// Data's writes at once (every write path), after another connection's
+// commit (another process) within pollInterval, never with a
+// transaction's uncommitted rows outside it — and callers may change what
+// they get; the cache stays within its budget.
+func TestReadCache(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "env.db")
+	d, err := OpenData(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	s := schema.System()
+	if err := d.Sync(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	acc := s.Table(schema.TableAccount)
+	team := s.Table(schema.TableTeam)
+	user := s.Table(schema.TableSystemUser)
+	var m2m *schema.ManyToMany
+	for _, m := range s.ManyToManys() {
+		if m.Intersect == "teammembership" {
+			m2m = m
+		}
+	}
+	if m2m == nil {
+		t.Fatal("no teammembership intersect")
+	}
+	id := uuid.NewString()
+	if _, err := d.Insert(ctx, acc, store.Row{"accountid": id, "name": "first"}); err != nil {
+		t.Fatal(err)
+	}
+	name := func() any {
+		t.Helper()
+		r, err := d.Get(ctx, acc, id, nil)
+		if err != nil {
+			t.Fatalf("Get: %v", err)
+		}
+		return r["name"]
+	}
+	named := func(n string) int {
+		t.Helper()
+		rows, err := d.Query(ctx, acc, store.Query{Columns: []string{"accountid"}, Where: store.Compare{Column: "name", Op: "eq", Value: n}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := d.Count(ctx, acc, store.Compare{Column: "name", Op: "eq", Value: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c != len(rows) {
+			t.Fatalf("Count %d, Query %d rows", c, len(rows))
+		}
+		return c
+	}
+	for range 2 { // the second time from the cache
+		if n := name(); n != "first" {
+			t.Fatalf("name %v", n)
+		}
+		if n := named("first"); n != 1 {
+			t.Fatalf("%d rows named first", n)
+		}
+	}
+	if d.cache.size == 0 {
+		t.Fatal("nothing cached")
+	}
+
+	// This Data's writes show at once, whatever the path.
+	if _, err := d.Update(ctx, acc, id, store.Row{"name": "second"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := name(); n != "second" {
+		t.Fatalf("after Update: %v", n)
+	}
+	if n := named("second"); n != 1 {
+		t.Fatalf("after Update: %d rows named second", n)
+	}
+	err = d.InTx(ctx, func(tx store.Data) error {
+		_, err := tx.Update(ctx, acc, id, store.Row{"name": "third"}, 0)
+		if r, _ := tx.Get(ctx, acc, id, nil); r["name"] != "third" {
+			t.Errorf("inside the transaction: %v", r["name"])
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := name(); n != "third" {
+		t.Fatalf("after InTx: %v", n)
+	}
+	teamID, userID := uuid.NewString(), uuid.NewString()
+	for _, r := range []struct {
+		t  *schema.Table
+		id string
+	}{{team, teamID}, {user, userID}} {
+		if _, err := d.Insert(ctx, r.t, store.Row{r.t.PrimaryID: r.id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	members := func() int {
+		t.Helper()
+		n, err := d.Count(ctx, user, store.Linked{Intersect: m2m.Intersect, ThisCol: m2m.Entity1Col, OtherCol: m2m.Entity2Col, Target: team, Where: store.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := members(); n != 0 {
+		t.Fatalf("%d members before Associate", n)
+	}
+	if err := d.Associate(ctx, m2m, userID, teamID); err != nil {
+		t.Fatal(err)
+	}
+	if n := members(); n != 1 {
+		t.Fatalf("%d members after Associate", n)
+	}
+	if err := d.Disassociate(ctx, m2m, userID, teamID); err != nil {
+		t.Fatal(err)
+	}
+	if n := members(); n != 0 {
+		t.Fatalf("%d members after Disassociate", n)
+	}
+
+	// A rolled-back transaction changes nothing, inside it the reads see
+	// its rows, outside they do not.
+	rollback := errors.New("rollback")
+	err = d.InTx(ctx, func(tx store.Data) error {
+		if _, err := tx.Update(ctx, acc, id, store.Row{"name": "uncommitted"}, 0); err != nil {
+			return err
+		}
+		if n := name(); n != "third" {
+			t.Errorf("outside the transaction: %v", n)
+		}
+		return rollback
+	})
+	if !errors.Is(err, rollback) {
+		t.Fatal(err)
+	}
+	if n := name(); n != "third" {
+		t.Fatalf("after a rollback: %v", n)
+	}
+
+	// Callers may change their copy.
+	r, _ := d.Get(ctx, acc, id, nil)
+	r["name"] = "scribbled"
+	rows, _ := d.Query(ctx, acc, store.Query{Where: store.Compare{Column: "accountid", Op: "eq", Value: id}})
+	rows[0]["name"] = "scribbled"
+	if n := name(); n != "third" {
+		t.Fatalf("a caller's change reached the cache: %v", n)
+	}
+
+	// Another connection's commit (as another process's) shows within
+	// pollInterval.
+	other, err := OpenData(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.SetReadCache(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Update(ctx, acc, id, store.Row{"name": "elsewhere"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * pollInterval)
+	if n := name(); n != "elsewhere" {
+		t.Fatalf("after another connection's commit: %v", n)
+	}
+	if err := other.Delete(ctx, acc, id, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * pollInterval)
+	if _, err := d.Get(ctx, acc, id, nil); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get after another connection's delete: %v", err)
+	}
+
+	// The budget holds.
+	const budget = 64 << 10
+	if err := d.SetReadCache(ctx, budget); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 500 {
+		if _, err := d.Query(ctx, acc, store.Query{Where: store.Compare{Column: "name", Op: "eq", Value: fmt.Sprint("nobody ", i)}}); err != nil {
+			t.Fatal(err)
+		}
+		if d.cache.size > budget {
+			t.Fatalf("after %d queries: %d bytes cached, budget %d", i+1, d.cache.size, budget)
+		}
+	}
+	if len(d.cache.m) == 0 {
+		t.Fatal("nothing cached within the budget")
+	}
+}
+
+// TestCacheKey: distinct arguments give distinct keys.
+func TestCacheKey(t *testing.T) {
+	q := "SELECT ? , ?"
+	seen := map[string][]any{}
+	for _, args := range [][]any{
+		{"a", "b"}, {"a\x00s1:b"}, {"ab", ""}, {int64(1), "1"}, {1.0, int64(1)}, {nil, "n"},
+		{"", nil}, {0.0, -0.0}, {int64(-1), int64(1)}, {"s1:a", "b"},
+	} {
+		k, ok := cacheKey(q, args)
+		if !ok {
+			t.Fatalf("%v: not keyed", args)
+		}
+		if prev, dup := seen[k]; dup {
+			t.Fatalf("%v and %v share the key %q", prev, args, k)
+		}
+		seen[k] = args
+	}
+	if _, ok := cacheKey(q, []any{[]int{1}}); ok {
+		t.Fatal("an unknown argument type was keyed")
+	}
+}
