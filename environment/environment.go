@@ -47,6 +47,10 @@ type Manager struct {
 	// if it has one (PostgreSQL: a schema per environment), else the
 	// SQLite file <Root>/<id>.db. See opendata.go.
 	OpenData func(ctx context.Context, envID string) (store.Data, error)
+	// ReadCache is the memory budget, in bytes, of the read cache of each
+	// SQLite environment database (see store/sqlite): 0 means
+	// sqlite.DefaultReadCache, negative none.
+	ReadCache int64
 
 	mu   sync.Mutex
 	open map[string]*Env

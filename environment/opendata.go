@@ -33,6 +33,12 @@ func (m *Manager) openData(ctx context.Context, envID string) (store.Data, error
 	if err != nil {
 		return nil, err
 	}
+	if m.ReadCache != 0 {
+		if err := d.SetReadCache(ctx, m.ReadCache); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
 	return d, nil
 }
 

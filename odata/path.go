@@ -272,6 +272,14 @@ func parseSegment(text string, first bool) (Segment, error) {
 // value, or name=value pairs, where a value is a primitive literal, an enum
 // literal, a JSON array or a parameter alias.
 func parseSegmentArgs(text string) ([]Arg, error) {
+	if isGUID(text) { // accounts(<guid>), the common case, without the lexer
+		return []Arg{{Value: &Lit{Kind: LitGUID, Value: canonicalGUID(text), Raw: text}}}, nil
+	}
+	return parseArgs(text)
+}
+
+// parseArgs is parseSegmentArgs through the lexer and the literal parser.
+func parseArgs(text string) ([]Arg, error) {
 	l := newLexer(text)
 	l.semicolon = false
 	if err := l.next(); err != nil {

@@ -3,6 +3,7 @@ package odata
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -193,5 +194,26 @@ func TestSegmentHelpers(t *testing.T) {
 	}
 	if got := p.String(); got != "contacts(firstname='Joe',emailaddress1='a@b')/Microsoft.Dynamics.CRM.Foo" {
 		t.Errorf("String: %s", got)
+	}
+}
+
+// TestGUIDKeyFastPath: a bare GUID key predicate parses to exactly what
+// the lexer and literal parser make of it.
+func TestGUIDKeyFastPath(t *testing.T) {
+	for _, g := range []string{
+		"00000d04-bdd3-48a6-9e94-da9b991f2c9d", "A1B2C3D4-0000-4000-8000-00000000A001",
+		"ffffffff-ffff-ffff-ffff-ffffffffffff", "12345678-1234-1234-1234-123456789012",
+	} {
+		fast, err := parseSegmentArgs(g)
+		if err != nil {
+			t.Fatalf("%s: %v", g, err)
+		}
+		slow, err := parseArgs(g)
+		if err != nil {
+			t.Fatalf("%s through the lexer: %v", g, err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Errorf("%s: fast path %#v, lexer %#v", g, *fast[0].Value, *slow[0].Value)
+		}
 	}
 }

@@ -58,7 +58,11 @@ type Config struct {
 	KeyRotation   time.Duration
 	KeyOverlap    time.Duration
 	CacheTTL      time.Duration
-	Logger        *slog.Logger
+	// ReadCache is the memory budget, in bytes, of the read cache of each
+	// SQLite environment database: 0 means the default
+	// (sqlite.DefaultReadCache), negative none. PostgreSQL has none.
+	ReadCache int64
+	Logger    *slog.Logger
 	// Limits are the service protection limits of every environment (zero
 	// fields: Dataverse's defaults); EnvLimits override them per
 	// environment name. ThrottleNow is their clock (nil: time.Now), for
@@ -276,7 +280,7 @@ func Start(ctx context.Context, c Config) (*Stack, error) {
 	s.Directory = idp.Directory()
 	s.CAPool = caPEM(ca)
 
-	s.Envs = &environment.Manager{Root: filepath.Join(c.DataDir, "env"), Store: db, Directory: s.Directory, Now: c.Now}
+	s.Envs = &environment.Manager{Root: filepath.Join(c.DataDir, "env"), Store: db, Directory: s.Directory, Now: c.Now, ReadCache: c.ReadCache}
 	envLns, err := s.startEnvironments(ctx, publicHost, seed != nil)
 	if err != nil {
 		s.Envs.Close()

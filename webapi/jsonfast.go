@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -42,11 +43,7 @@ func appendJSON(dst []byte, v any) ([]byte, bool) {
 		if x == nil {
 			return append(dst, "null"...), true
 		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys) // encoding/json sorts by the keys' bytes too
+		keys := sortedKeys(x)
 		dst = append(dst, '{')
 		for i, k := range keys {
 			if i > 0 {
@@ -104,6 +101,45 @@ func appendJSON(dst []byte, v any) ([]byte, bool) {
 		return append(dst, ']'), true
 	}
 	return dst, false
+}
+
+// keyOrders keeps sorted key lists of the maps appendJSON met, in slots
+// chosen by a cheap fingerprint of the key set: the rows of one table and
+// selection share their keys, so most maps need no sort (sorting the 33
+// keys of an account was 4 % of a GET by id).
+var keyOrders [64]atomic.Pointer[[]string]
+
+// sortedKeys returns the keys of m in byte order, as encoding/json sorts
+// them. The slice may be shared: read it only.
+func sortedKeys(m map[string]any) []string {
+	fp := uint(len(m))
+	for k := range m {
+		if k != "" {
+			fp += uint(len(k))*31 + uint(k[0]) + uint(k[len(k)-1])<<7
+		}
+	}
+	slot := &keyOrders[fp%uint(len(keyOrders))]
+	if p := slot.Load(); p != nil && len(*p) == len(m) {
+		hit := true
+		for _, k := range *p { // the same count of distinct keys, all in m: the same set
+			if _, ok := m[k]; !ok {
+				hit = false
+				break
+			}
+		}
+		if hit {
+			return *p
+		}
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if len(keys) <= 256 {
+		slot.Store(&keys)
+	}
+	return keys
 }
 
 const hexDigits = "0123456789abcdef"

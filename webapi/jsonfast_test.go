@@ -67,6 +67,17 @@ func TestAppendJSON(t *testing.T) {
 		t.Error("appendJSON accepted a map holding a float64")
 	}
 
+	// Key sets sharing a fingerprint slot (sortedKeys), one after another
+	// and again: each map is written with its own keys.
+	for range 2 {
+		for _, m := range []map[string]any{
+			{"ab": 1, "cd": 2}, {"ad": 1, "cb": 2}, {"ab": 1, "cd": 2, "": 3}, {"cd": 1, "ab": 2},
+			{"b": 1, "a": 2}, {"a": 1, "b": 2, "c": 3}, {"a": 1, "c": 2},
+		} {
+			checkSameJSON(t, m)
+		}
+	}
+
 	// Random keys and strings, with bytes of every kind.
 	rng := rand.New(rand.NewPCG(3, 4))
 	alphabet := []string{"a", "Z", "0", " ", "\"", "\\", "/", "<", "&", "\n", "\x00", "\x1f", "\x7f", "é", "漢", "😀", "\xff", "\xc3", "\u2028", "\u2029", "\ufffd"}

@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/dvs2s/dvs2s/stack"
+	"github.com/dvs2s/dvs2s/store/sqlite"
 	"github.com/dvs2s/dvs2s/throttle"
 )
 
@@ -91,9 +94,35 @@ func stackFlags(fs *flag.FlagSet, c *stack.Config, port int, logLevel string) (f
 	fs.StringVar(&envLimits, "env-limits", "", `per-environment service protection limits, e.g. "contoso:requests=100,concurrent=4;fabrikam:window=60s" (fields: requests, execution-time, concurrent, window, dop-hint)`)
 	fs.StringVar(&logLevel, "log-level", logLevel, "log level: debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	readCache := fs.Int("read-cache", sqlite.DefaultReadCache>>20, "memory for each SQLite environment database's read cache, MiB (0: none)")
+	gcPercent := fs.Int("gc-percent", defaultGCPercent(), "garbage collector target percentage, as GOGC (default: GOGC if set, else 400; -1: off)")
 	return func(stderr io.Writer) error {
+		if *readCache < 0 {
+			return fmt.Errorf("--read-cache %d: MiB, 0 or more", *readCache)
+		}
+		c.ReadCache = int64(*readCache) << 20
+		if *readCache == 0 {
+			c.ReadCache = -1
+		}
+		debug.SetGCPercent(*gcPercent)
 		return finishStackFlags(c, stderr, hosts, trustCA, envLimits, logLevel, logFormat)
 	}
+}
+
+// defaultGCPercent is GOGC when set, else 400: with the runtime's 100 the
+// collector took a sixth of the server's CPU under a read load (GET by id,
+// docs/benchmarks.md), for a live heap of a few tens of MiB.
+func defaultGCPercent() int {
+	switch v := os.Getenv("GOGC"); v {
+	case "":
+	case "off":
+		return -1
+	default:
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return 400
 }
 
 func finishStackFlags(c *stack.Config, stderr io.Writer, hosts, trustCA, envLimits, logLevel, logFormat string) error {
