@@ -89,6 +89,7 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "", "dvs2s binary to start (default: go build ./cmd/dvs2s)")
 	flag.StringVar(&o.data, "data", "", "data directory, kept and reused when it holds enough rows (default: a temporary one)")
 	flag.StringVar(&database, "database", "", "PostgreSQL URL: serve --database, and the rows seeded there (default: SQLite in the data directory)")
+	flag.StringVar(&serveArgs, "serve-args", "", `extra arguments of the measured server's serve command, e.g. "--read-cache 0"`)
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
 	flag.StringVar(&o.phases, "phases", "bare-get,get,bare-list,list,list-c1", "phases of a round, in this order (list-c1: the list from one connection, for its latency without queueing)")
 	flag.Parse()

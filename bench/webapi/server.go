@@ -92,6 +92,10 @@ func (p *proc) stop() {
 func (p *proc) cpuSeconds() float64 { return procCPUSeconds(p.pid()) }
 
 // server is a running `dvs2s serve` process.
+// serveArgs are extra arguments of the measured server's serve command
+// (-serve-args).
+var serveArgs string
+
 type server struct {
 	*proc
 	port int
@@ -113,6 +117,7 @@ func startServer(ctx context.Context, bin, dataDir string) (*server, error) {
 	if database != "" {
 		args = append(args, "--database", database)
 	}
+	args = append(args, strings.Fields(serveArgs)...)
 	p, err := startProc(bin, args...)
 	if err != nil {
 		return nil, err
