@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -226,5 +228,65 @@ func TestCacheKey(t *testing.T) {
 	}
 	if _, ok := cacheKey(q, []any{[]int{1}}); ok {
 		t.Fatal("an unknown argument type was keyed")
+	}
+}
+
+// TestReadCacheConcurrent: readers racing a writer never get a value older
+// than the last commit made before their read began.
+func TestReadCacheConcurrent(t *testing.T) {
+	ctx := t.Context()
+	d, err := OpenData(ctx, filepath.Join(t.TempDir(), "env.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	s := schema.System()
+	if err := d.Sync(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	acc := s.Table(schema.TableAccount)
+	id := uuid.NewString()
+	if _, err := d.Insert(ctx, acc, store.Row{"accountid": id, "name": "n", "numberofemployees": int64(0)}); err != nil {
+		t.Fatal(err)
+	}
+	const writes = 200
+	var committed atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for committed.Load() < writes {
+				before := committed.Load()
+				r, err := d.Get(ctx, acc, id, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				rows, err := d.Query(ctx, acc, store.Query{Columns: []string{"numberofemployees"}, Where: store.Compare{Column: "accountid", Op: "eq", Value: id}})
+				if err != nil || len(rows) != 1 {
+					errs <- fmt.Errorf("query: %v, %v", rows, err)
+					return
+				}
+				for _, v := range []any{r["numberofemployees"], rows[0]["numberofemployees"]} {
+					if n, _ := v.(int64); n < before {
+						errs <- fmt.Errorf("read %d after commit %d", n, before)
+						return
+					}
+				}
+			}
+		}()
+	}
+	for i := int64(1); i <= writes; i++ {
+		if _, err := d.Update(ctx, acc, id, store.Row{"numberofemployees": i}, 0); err != nil {
+			t.Fatal(err)
+		}
+		committed.Store(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
