@@ -228,8 +228,9 @@ func (m *Manager) Open(ctx context.Context, idOrName string) (*Env, error) {
 		if err := e.refreshSchema(ctx); err != nil { // another process's custom tables
 			return nil, err
 		}
-		if e.Environment != rec {
-			e.Environment = rec // a URL or authority changed elsewhere (rare; not synchronised with readers)
+		if e.Environment != rec { // a URL or authority changed elsewhere
+			e = e.withRecord(rec)
+			m.open[rec.ID] = e
 		}
 		m.remember(key, e, now)
 		return e, nil
@@ -246,6 +247,18 @@ func (m *Manager) Open(ctx context.Context, idOrName string) (*Env, error) {
 	m.open[rec.ID] = e
 	m.remember(key, e, now)
 	return e, nil
+}
+
+// withRecord returns a new Env for a changed registry record, sharing e's
+// rows and schema: requests may still be reading e, so it is not changed
+// in place.
+func (e *Env) withRecord(rec store.Environment) *Env {
+	n := e.WithData(e.Data)
+	n.Environment = rec
+	if v, ok := stamps.LoadAndDelete(e); ok {
+		stamps.Store(n, v)
+	}
+	return n
 }
 
 // remember records that the registry record of e was read at now; m.mu is

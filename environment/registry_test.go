@@ -28,9 +28,16 @@ func TestOpenRegistryCache(t *testing.T) {
 	}
 	time.Sleep(1100 * time.Millisecond) // the registry TTL is one second
 	got, err := f.m.Open(f.ctx, "cached")
-	if err != nil || got != env || got.Authority != rec.Authority {
-		t.Fatalf("after a store change and a second: Open = %p (authority %q), %v; want %p with %q", got, got.Authority, err, env, rec.Authority)
+	if err != nil || got.Authority != rec.Authority || got.Data != env.Data || got.Schema() != env.Schema() {
+		t.Fatalf("after a store change and a second: Open = %+v, %v; want authority %q, the same rows and schema", got, err, rec.Authority)
 	}
+	if env.Authority != "" { // requests holding the old Env may still read it
+		t.Fatalf("the old Env was changed in place: authority %q", env.Authority)
+	}
+	if again, err := f.m.Open(f.ctx, "cached"); err != nil || again != got {
+		t.Fatalf("Open again = %p, %v; want %p", again, err, got)
+	}
+	env = got
 
 	if err := f.m.Close(); err != nil {
 		t.Fatal(err)
