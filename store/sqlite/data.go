@@ -24,6 +24,9 @@ type Data struct {
 	schema **schema.Schema // last synced schema, shared with transactions
 	stmts  *stmtCache      // shared with transactions, used outside them
 	cache  *readCache      // nil: none; used outside transactions
+	stop   chan struct{}   // closed by Close: ends the periodic optimize
+	kick   chan struct{}   // asks for an optimize now (every optimizeCommits)
+	writes atomic.Int64    // commits
 }
 
 var _ store.Data = (*Data)(nil)
@@ -66,7 +69,68 @@ func OpenData(ctx context.Context, path string) (*Data, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: init %s: %w", path, err)
 	}
+	d.stop, d.kick = make(chan struct{}), make(chan struct{}, 1)
+	go d.optimizeEvery(optimizeInterval, d.stop, d.kick)
 	return d, nil
+}
+
+// optimizeInterval is how often a long-open database refreshes its
+// statistics, as SQLite advises for long-lived connections; a growing one
+// also every optimizeCommits commits.
+const (
+	optimizeInterval = time.Hour
+	optimizeCommits  = 1000
+)
+
+// committed records a commit: the read cache's entries are stale, and
+// statistics may be.
+func (d *Data) committed() {
+	d.cache.committed()
+	if d.writes.Add(1)%optimizeCommits == 0 {
+		select {
+		case d.kick <- struct{}{}:
+		default: // one is pending
+		}
+	}
+}
+
+// optimize gathers the query planner's statistics where they are missing
+// or stale (PRAGMA optimize with mask 0x10002: every table never analyzed,
+// or grown 25-fold since it was), reading at most 1,000 rows of an index
+// (analysis_limit), so it takes milliseconds. Without statistics SQLite
+// guessed that "ownerid IN (two ids)" matches a handful of rows and walked
+// the owner index instead of the name index of a startswith filter: a
+// Basic user's list 9–12 times slower (docs/benchmarks.md, row-level
+// security). It runs after every Sync, so when an environment opens, and
+// every optimizeInterval.
+func (d *Data) optimize(ctx context.Context) error {
+	c, err := d.db.Conn(ctx)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer c.Close()
+	for _, p := range []string{"PRAGMA analysis_limit = 1000", "PRAGMA optimize = 0x10002"} {
+		if _, err := c.ExecContext(ctx, p); err != nil {
+			return fmt.Errorf("sqlite: %s: %w", p, mapErr(err))
+		}
+	}
+	return nil
+}
+
+func (d *Data) optimizeEvery(every time.Duration, stop, kick <-chan struct{}) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-kick:
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		d.optimize(ctx) // best effort: the next one tries again
+		cancel()
+	}
 }
 
 // SetReadCache sets the memory budget of the read cache (see readCache),
@@ -84,6 +148,11 @@ func (d *Data) SetReadCache(ctx context.Context, budget int64) error {
 
 // Close closes the database.
 func (d *Data) Close() error {
+	select {
+	case <-d.stop: // closed before
+	default:
+		close(d.stop)
+	}
 	d.stmts.close()
 	d.cache.close()
 	return d.db.Close()
@@ -179,7 +248,7 @@ func sqlType(c *schema.Column) string {
 
 // Sync implements store.Data.
 func (d *Data) Sync(ctx context.Context, s *schema.Schema) error {
-	defer d.cache.committed()
+	defer d.committed()
 	for _, t := range s.Tables() {
 		if err := d.syncTable(ctx, t); err != nil {
 			return err
@@ -200,7 +269,10 @@ func (d *Data) Sync(ctx context.Context, s *schema.Schema) error {
 			}
 		}
 	}
-	return nil
+	if _, inTx := d.q.(*sql.Tx); inTx {
+		return nil // the transaction holds the write lock ANALYZE needs
+	}
+	return d.optimize(ctx)
 }
 
 func (d *Data) syncTable(ctx context.Context, t *schema.Table) error {
@@ -448,7 +520,7 @@ func (d *Data) write(ctx context.Context, fn func(q querier) error) error {
 	if err := fn(tx); err != nil {
 		return err
 	}
-	defer d.cache.committed()
+	defer d.committed()
 	return mapErr(tx.Commit())
 }
 
@@ -742,7 +814,7 @@ func (d *Data) InTx(ctx context.Context, fn func(store.Data) error) error {
 	if err := fn(&Data{db: d.db, q: tx, mu: d.mu, schema: d.schema, stmts: d.stmts}); err != nil { // no cache: reads see the transaction's changes
 		return err
 	}
-	defer d.cache.committed()
+	defer d.committed()
 	return mapErr(tx.Commit())
 }
 
