@@ -126,7 +126,7 @@ func (c *readCache) committed() {
 // current returns the state of the database as far as the cache knows it;
 // ok is false when the cache cannot tell.
 func (c *readCache) current(ctx context.Context) (version, bool) {
-	g := c.gen.Load() // before data_version: a commit between them only makes the entries older than their tag
+	g := c.gen.Load() // both parts are read before the read they tag: a result is never older than its version
 	c.vmu.Lock()
 	defer c.vmu.Unlock()
 	if c.conn == nil {
