@@ -723,11 +723,11 @@ func (d *Data) Query(ctx context.Context, t *schema.Table, q store.Query) ([]sto
 	if err != nil {
 		return nil, err
 	}
-	c := &compiler{d: d}
+	c := d.newCompiler()
 	var b strings.Builder
 	fmt.Fprintf(&b, "SELECT %s FROM %s AS t0", list, d.table(t.LogicalName))
 	if q.Where != nil {
-		w, err := c.cond(q.Where, t, "t0")
+		w, err := c.Cond(q.Where, t, "t0")
 		if err != nil {
 			return nil, err
 		}
@@ -736,7 +736,7 @@ func (d *Data) Query(ctx context.Context, t *schema.Table, q store.Query) ([]sto
 	if len(q.OrderBy) > 0 {
 		b.WriteString(" ORDER BY ")
 		for i, o := range q.OrderBy {
-			col, ref, err := c.column(t, o.Column, "t0")
+			col, ref, err := c.Column(t, o.Column, "t0")
 			if err != nil {
 				return nil, err
 			}
@@ -755,12 +755,12 @@ func (d *Data) Query(ctx context.Context, t *schema.Table, q store.Query) ([]sto
 		}
 	}
 	if q.Limit > 0 {
-		b.WriteString(" LIMIT " + c.arg(int64(q.Limit)))
+		b.WriteString(" LIMIT " + c.Arg(int64(q.Limit)))
 	}
 	if q.Offset > 0 {
-		b.WriteString(" OFFSET " + c.arg(int64(q.Offset)))
+		b.WriteString(" OFFSET " + c.Arg(int64(q.Offset)))
 	}
-	rows, err := d.q.Query(ctx, b.String(), c.args...)
+	rows, err := d.q.Query(ctx, b.String(), c.Args...)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -778,17 +778,17 @@ func (d *Data) Query(ctx context.Context, t *schema.Table, q store.Query) ([]sto
 
 // Count implements store.Data.
 func (d *Data) Count(ctx context.Context, t *schema.Table, where store.Cond) (int, error) {
-	c := &compiler{d: d}
+	c := d.newCompiler()
 	q := fmt.Sprintf("SELECT count(*) FROM %s AS t0", d.table(t.LogicalName))
 	if where != nil {
-		w, err := c.cond(where, t, "t0")
+		w, err := c.Cond(where, t, "t0")
 		if err != nil {
 			return 0, err
 		}
 		q += " WHERE " + w
 	}
 	var n int64
-	err := d.q.QueryRow(ctx, q, c.args...).Scan(&n)
+	err := d.q.QueryRow(ctx, q, c.Args...).Scan(&n)
 	return int(n), mapErr(err)
 }
 
@@ -864,267 +864,4 @@ func (d *Data) Meta(ctx context.Context, prefix string) (map[string][]byte, erro
 		out[k] = v
 	}
 	return out, mapErr(rows.Err())
-}
-
-var errBadCond = errors.New("postgres: unsupported condition")
-
-// literalPrefix is the part of a LIKE pattern before its first wildcard.
-func literalPrefix(p string) string {
-	if i := strings.IndexAny(p, "%_"); i >= 0 {
-		return p[:i]
-	}
-	return p
-}
-
-// compiler turns store.Cond trees into parameterised SQL: values only ever
-// travel as arguments ($n); identifiers come from the schema and are
-// quoted.
-type compiler struct {
-	d     *Data
-	args  []any
-	alias int
-}
-
-func (c *compiler) next() string {
-	c.alias++
-	return fmt.Sprintf("t%d", c.alias)
-}
-
-func (c *compiler) arg(v any) string {
-	c.args = append(c.args, v)
-	return fmt.Sprintf("$%d", len(c.args))
-}
-
-// param adds a condition value for column col and returns its SQL: cast,
-// and lower-cased for text columns.
-func (c *compiler) param(col *schema.Column, v any) (string, error) {
-	ev, err := value(col, v)
-	if err != nil {
-		return "", err
-	}
-	p := c.arg(ev) + cast(col, ev)
-	if col.Type.IsText() {
-		p = "lower(" + p + ")"
-	}
-	return p, nil
-}
-
-func (c *compiler) column(t *schema.Table, name, alias string) (*schema.Column, string, error) {
-	col := t.Column(name)
-	if col == nil {
-		return nil, "", fmt.Errorf("postgres: %s has no column %s", t.LogicalName, name)
-	}
-	return col, alias + "." + quote(col.LogicalName), nil
-}
-
-// operand is a column reference as compared: lower-cased for text.
-func operand(col *schema.Column, ref string) string {
-	if col.Type.IsText() {
-		return "lower(" + ref + ")"
-	}
-	return ref
-}
-
-var sqlOps = map[string]string{"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-
-func (c *compiler) cond(x store.Cond, t *schema.Table, alias string) (string, error) {
-	switch x := x.(type) {
-	case store.Bool:
-		if x {
-			return "TRUE", nil
-		}
-		return "FALSE", nil
-	case store.And, store.Or:
-		var parts []store.Cond
-		sep, empty := " AND ", "TRUE"
-		if a, ok := x.(store.And); ok {
-			parts = a
-		} else {
-			parts, sep, empty = x.(store.Or), " OR ", "FALSE"
-		}
-		if len(parts) == 0 {
-			return empty, nil
-		}
-		out := make([]string, len(parts))
-		for i, p := range parts {
-			s, err := c.cond(p, t, alias)
-			if err != nil {
-				return "", err
-			}
-			out[i] = "(" + s + ")"
-		}
-		return strings.Join(out, sep), nil
-	case store.Not:
-		s, err := c.cond(x.C, t, alias)
-		if err != nil {
-			return "", err
-		}
-		return "NOT (" + s + ")", nil
-	case store.Compare:
-		col, ref, err := c.column(t, x.Column, alias)
-		if err != nil {
-			return "", err
-		}
-		if x.Op == "band" {
-			ev, err := value(col, x.Value)
-			if err != nil {
-				return "", err
-			}
-			n, ok := ev.(int64)
-			if !ok {
-				return "", fmt.Errorf("%w: band with %T", errBadCond, x.Value)
-			}
-			return "(" + ref + " & " + c.arg(n) + "::bigint) <> 0", nil
-		}
-		op, ok := sqlOps[x.Op]
-		if !ok {
-			return "", fmt.Errorf("%w: operator %q", errBadCond, x.Op)
-		}
-		if x.Value == nil {
-			switch x.Op {
-			case "eq":
-				return ref + " IS NULL", nil
-			case "ne":
-				return ref + " IS NOT NULL", nil
-			}
-			return "FALSE", nil // comparing with null is never true
-		}
-		p, err := c.param(col, x.Value)
-		if err != nil {
-			return "", err
-		}
-		return operand(col, ref) + " " + op + " " + p, nil
-	case store.CompareColumns:
-		lc, l, err := c.column(t, x.Left, alias)
-		if err != nil {
-			return "", err
-		}
-		rc, r, err := c.column(t, x.Right, alias)
-		if err != nil {
-			return "", err
-		}
-		op, ok := sqlOps[x.Op]
-		if !ok {
-			return "", fmt.Errorf("%w: operator %q", errBadCond, x.Op)
-		}
-		if lc.Type.IsText() && rc.Type.IsText() {
-			l, r = operand(lc, l), operand(rc, r)
-		}
-		return l + " " + op + " " + r, nil
-	case store.Match:
-		col, ref, err := c.column(t, x.Column, alias)
-		if err != nil {
-			return "", err
-		}
-		p := x.Pattern
-		switch x.Mode {
-		case "contains":
-			p = "%" + p + "%"
-		case "startswith":
-			p = p + "%"
-		case "endswith":
-			p = "%" + p
-		default:
-			return "", fmt.Errorf("%w: match %q", errBadCond, x.Mode)
-		}
-		lhs := "lower(" + ref + ")"
-		if !col.Type.IsText() {
-			lhs = "lower(" + ref + "::text)"
-		}
-		// ESCAPE '': a backslash is an ordinary character, as in T-SQL
-		// and SQLite; only % and _ are wildcards.
-		cond := lhs + " LIKE lower(" + c.arg(p) + "::text) ESCAPE ''"
-		if prefix := literalPrefix(x.Pattern); x.Mode == "startswith" && col.Type.IsText() && prefix != "" && c.d.utf8 {
-			// The same prefix as a byte-wise range, which the
-			// text_pattern_ops index on lower(primary name) serves even
-			// in a generic plan (a LIKE with a parameter it cannot):
-			// every string that starts with the prefix sorts between the
-			// prefix and the prefix followed by the highest code point.
-			a := c.arg(prefix)
-			cond += " AND " + lhs + " ~>=~ lower(" + a + "::text) AND " + lhs + " ~<~ (lower(" + a + "::text) || chr(1114111))"
-		}
-		return cond, nil
-	case store.In:
-		col, ref, err := c.column(t, x.Column, alias)
-		if err != nil {
-			return "", err
-		}
-		if len(x.Values) == 0 {
-			return "FALSE", nil
-		}
-		ph := make([]string, len(x.Values))
-		for i, v := range x.Values {
-			if ph[i], err = c.param(col, v); err != nil {
-				return "", err
-			}
-		}
-		return operand(col, ref) + " IN (" + strings.Join(ph, ", ") + ")", nil
-	case store.Related:
-		_, ref, err := c.column(t, x.Column, alias)
-		if err != nil {
-			return "", err
-		}
-		a := c.next()
-		where := "TRUE"
-		if x.Where != nil {
-			if where, err = c.cond(x.Where, x.Table, a); err != nil {
-				return "", err
-			}
-		}
-		return fmt.Sprintf("%s IN (SELECT %s.%s FROM %s AS %s WHERE %s)", ref, a, quote(x.Table.PrimaryID), c.d.table(x.Table.LogicalName), a, where), nil
-	case store.InQuery:
-		col, ref, err := c.column(t, x.Column, alias)
-		if err != nil {
-			return "", err
-		}
-		a := c.next()
-		scol, sel, err := c.column(x.Table, x.Select, a)
-		if err != nil {
-			return "", err
-		}
-		if col.Type.IsText() && scol.Type.IsText() {
-			ref, sel = operand(col, ref), operand(scol, sel)
-		}
-		where := "TRUE"
-		if x.Where != nil {
-			if where, err = c.cond(x.Where, x.Table, a); err != nil {
-				return "", err
-			}
-		}
-		return fmt.Sprintf("%s IN (SELECT %s FROM %s AS %s WHERE %s)", ref, sel, c.d.table(x.Table.LogicalName), a, where), nil
-	case store.Children:
-		a := c.next()
-		if x.Table.Column(x.Column) == nil {
-			return "", fmt.Errorf("postgres: %s has no column %s", x.Table.LogicalName, x.Column)
-		}
-		where := "TRUE"
-		var err error
-		if x.Where != nil {
-			if where, err = c.cond(x.Where, x.Table, a); err != nil {
-				return "", err
-			}
-		}
-		link := fmt.Sprintf("%s.%s = %s.%s", a, quote(x.Column), alias, quote(t.PrimaryID))
-		if x.All {
-			return fmt.Sprintf("NOT EXISTS (SELECT 1 FROM %s AS %s WHERE %s AND NOT (%s))", c.d.table(x.Table.LogicalName), a, link, where), nil
-		}
-		return fmt.Sprintf("EXISTS (SELECT 1 FROM %s AS %s WHERE %s AND (%s))", c.d.table(x.Table.LogicalName), a, link, where), nil
-	case store.Linked:
-		i, a := c.next(), c.next()
-		where := "TRUE"
-		var err error
-		if x.Where != nil {
-			if where, err = c.cond(x.Where, x.Target, a); err != nil {
-				return "", err
-			}
-		}
-		from := fmt.Sprintf("%s AS %s JOIN %s AS %s ON %s.%s = %s.%s", c.d.table(x.Intersect), i, c.d.table(x.Target.LogicalName), a,
-			a, quote(x.Target.PrimaryID), i, quote(x.OtherCol))
-		link := fmt.Sprintf("%s.%s = %s.%s", i, quote(x.ThisCol), alias, quote(t.PrimaryID))
-		if x.All {
-			return fmt.Sprintf("NOT EXISTS (SELECT 1 FROM %s WHERE %s AND NOT (%s))", from, link, where), nil
-		}
-		return fmt.Sprintf("EXISTS (SELECT 1 FROM %s WHERE %s AND (%s))", from, link, where), nil
-	}
-	return "", fmt.Errorf("%w: %T", errBadCond, x)
 }

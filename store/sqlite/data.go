@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -706,11 +705,11 @@ func (d *Data) Query(ctx context.Context, t *schema.Table, q store.Query) ([]sto
 	if err != nil {
 		return nil, err
 	}
-	c := &compiler{}
+	c := newCompiler()
 	var b strings.Builder
 	fmt.Fprintf(&b, "SELECT %s FROM %s AS t0", list, quote(t.LogicalName))
 	if q.Where != nil {
-		w, err := c.cond(q.Where, t, "t0")
+		w, err := c.Cond(q.Where, t, "t0")
 		if err != nil {
 			return nil, err
 		}
@@ -738,11 +737,11 @@ func (d *Data) Query(ctx context.Context, t *schema.Table, q store.Query) ([]sto
 			lim = -1
 		}
 		b.WriteString(" LIMIT ? OFFSET ?")
-		c.args = append(c.args, lim, q.Offset)
+		c.Args = append(c.Args, lim, q.Offset)
 	}
 	text := b.String()
-	return d.cachedRows(ctx, text, c.args, func() ([]store.Row, error) {
-		rows, err := d.query(ctx, text, c.args...)
+	return d.cachedRows(ctx, text, c.Args, func() ([]store.Row, error) {
+		rows, err := d.query(ctx, text, c.Args...)
 		if err != nil {
 			return nil, mapErr(err)
 		}
@@ -761,18 +760,18 @@ func (d *Data) Query(ctx context.Context, t *schema.Table, q store.Query) ([]sto
 
 // Count implements store.Data.
 func (d *Data) Count(ctx context.Context, t *schema.Table, where store.Cond) (int, error) {
-	c := &compiler{}
+	c := newCompiler()
 	q := fmt.Sprintf("SELECT COUNT(*) FROM %s AS t0", quote(t.LogicalName))
 	if where != nil {
-		w, err := c.cond(where, t, "t0")
+		w, err := c.Cond(where, t, "t0")
 		if err != nil {
 			return 0, err
 		}
 		q += " WHERE " + w
 	}
-	return d.cachedCount(ctx, q, c.args, func() (int, error) {
+	return d.cachedCount(ctx, q, c.Args, func() (int, error) {
 		var n int
-		err := d.queryRow(ctx, q, c.args...).Scan(&n)
+		err := d.queryRow(ctx, q, c.Args...).Scan(&n)
 		return n, mapErr(err)
 	})
 }
@@ -843,210 +842,4 @@ func (d *Data) Meta(ctx context.Context, prefix string) (map[string][]byte, erro
 		out[k] = v
 	}
 	return out, rows.Err()
-}
-
-var errBadCond = errors.New("sqlite: unsupported condition")
-
-// compiler turns store.Cond trees into parameterised SQL: values only ever
-// travel as arguments; identifiers come from the schema and are quoted.
-type compiler struct {
-	args  []any
-	alias int
-}
-
-func (c *compiler) next() string {
-	c.alias++
-	return fmt.Sprintf("t%d", c.alias)
-}
-
-func (c *compiler) column(t *schema.Table, name, alias string) (*schema.Column, string, error) {
-	col := t.Column(name)
-	if col == nil {
-		return nil, "", fmt.Errorf("sqlite: %s has no column %s", t.LogicalName, name)
-	}
-	return col, alias + "." + quote(col.LogicalName), nil
-}
-
-var sqlOps = map[string]string{"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-
-func (c *compiler) cond(x store.Cond, t *schema.Table, alias string) (string, error) {
-	switch x := x.(type) {
-	case store.Bool:
-		if x {
-			return "1=1", nil
-		}
-		return "1=0", nil
-	case store.And, store.Or:
-		var parts []store.Cond
-		sep, empty := " AND ", "1=1"
-		if a, ok := x.(store.And); ok {
-			parts = a
-		} else {
-			parts, sep, empty = x.(store.Or), " OR ", "1=0"
-		}
-		if len(parts) == 0 {
-			return empty, nil
-		}
-		out := make([]string, len(parts))
-		for i, p := range parts {
-			s, err := c.cond(p, t, alias)
-			if err != nil {
-				return "", err
-			}
-			out[i] = "(" + s + ")"
-		}
-		return strings.Join(out, sep), nil
-	case store.Not:
-		s, err := c.cond(x.C, t, alias)
-		if err != nil {
-			return "", err
-		}
-		return "NOT (" + s + ")", nil
-	case store.Compare:
-		col, ref, err := c.column(t, x.Column, alias)
-		if err != nil {
-			return "", err
-		}
-		if x.Op == "band" {
-			v, err := encode(col, x.Value)
-			if err != nil {
-				return "", err
-			}
-			c.args = append(c.args, v)
-			return "(" + ref + " & ?) <> 0", nil
-		}
-		op, ok := sqlOps[x.Op]
-		if !ok {
-			return "", fmt.Errorf("%w: operator %q", errBadCond, x.Op)
-		}
-		if x.Value == nil {
-			switch x.Op {
-			case "eq":
-				return ref + " IS NULL", nil
-			case "ne":
-				return ref + " IS NOT NULL", nil
-			}
-			return "1=0", nil // comparing with null is never true
-		}
-		v, err := encode(col, x.Value)
-		if err != nil {
-			return "", err
-		}
-		c.args = append(c.args, v)
-		return ref + " " + op + " ?", nil
-	case store.CompareColumns:
-		_, l, err := c.column(t, x.Left, alias)
-		if err != nil {
-			return "", err
-		}
-		_, r, err := c.column(t, x.Right, alias)
-		if err != nil {
-			return "", err
-		}
-		op, ok := sqlOps[x.Op]
-		if !ok {
-			return "", fmt.Errorf("%w: operator %q", errBadCond, x.Op)
-		}
-		return l + " " + op + " " + r, nil
-	case store.Match:
-		_, ref, err := c.column(t, x.Column, alias)
-		if err != nil {
-			return "", err
-		}
-		p := x.Pattern
-		switch x.Mode {
-		case "contains":
-			p = "%" + p + "%"
-		case "startswith":
-			p = p + "%"
-		case "endswith":
-			p = "%" + p
-		default:
-			return "", fmt.Errorf("%w: match %q", errBadCond, x.Mode)
-		}
-		c.args = append(c.args, p)
-		return ref + " LIKE ?", nil
-	case store.In:
-		col, ref, err := c.column(t, x.Column, alias)
-		if err != nil {
-			return "", err
-		}
-		if len(x.Values) == 0 {
-			return "1=0", nil
-		}
-		ph := make([]string, len(x.Values))
-		for i, v := range x.Values {
-			ev, err := encode(col, v)
-			if err != nil {
-				return "", err
-			}
-			c.args = append(c.args, ev)
-			ph[i] = "?"
-		}
-		return ref + " IN (" + strings.Join(ph, ", ") + ")", nil
-	case store.Related:
-		_, ref, err := c.column(t, x.Column, alias)
-		if err != nil {
-			return "", err
-		}
-		a := c.next()
-		where := "1=1"
-		if x.Where != nil {
-			if where, err = c.cond(x.Where, x.Table, a); err != nil {
-				return "", err
-			}
-		}
-		return fmt.Sprintf("%s IN (SELECT %s.%s FROM %s AS %s WHERE %s)", ref, a, quote(x.Table.PrimaryID), quote(x.Table.LogicalName), a, where), nil
-	case store.InQuery:
-		_, ref, err := c.column(t, x.Column, alias)
-		if err != nil {
-			return "", err
-		}
-		a := c.next()
-		_, sel, err := c.column(x.Table, x.Select, a)
-		if err != nil {
-			return "", err
-		}
-		where := "1=1"
-		if x.Where != nil {
-			if where, err = c.cond(x.Where, x.Table, a); err != nil {
-				return "", err
-			}
-		}
-		return fmt.Sprintf("%s IN (SELECT %s FROM %s AS %s WHERE %s)", ref, sel, quote(x.Table.LogicalName), a, where), nil
-	case store.Children:
-		a := c.next()
-		if x.Table.Column(x.Column) == nil {
-			return "", fmt.Errorf("sqlite: %s has no column %s", x.Table.LogicalName, x.Column)
-		}
-		where := "1=1"
-		var err error
-		if x.Where != nil {
-			if where, err = c.cond(x.Where, x.Table, a); err != nil {
-				return "", err
-			}
-		}
-		link := fmt.Sprintf("%s.%s = %s.%s", a, quote(x.Column), alias, quote(t.PrimaryID))
-		if x.All {
-			return fmt.Sprintf("NOT EXISTS (SELECT 1 FROM %s AS %s WHERE %s AND NOT (%s))", quote(x.Table.LogicalName), a, link, where), nil
-		}
-		return fmt.Sprintf("EXISTS (SELECT 1 FROM %s AS %s WHERE %s AND (%s))", quote(x.Table.LogicalName), a, link, where), nil
-	case store.Linked:
-		i, a := c.next(), c.next()
-		where := "1=1"
-		var err error
-		if x.Where != nil {
-			if where, err = c.cond(x.Where, x.Target, a); err != nil {
-				return "", err
-			}
-		}
-		from := fmt.Sprintf("%s AS %s JOIN %s AS %s ON %s.%s = %s.%s", quote(x.Intersect), i, quote(x.Target.LogicalName), a,
-			a, quote(x.Target.PrimaryID), i, quote(x.OtherCol))
-		link := fmt.Sprintf("%s.%s = %s.%s", i, quote(x.ThisCol), alias, quote(t.PrimaryID))
-		if x.All {
-			return fmt.Sprintf("NOT EXISTS (SELECT 1 FROM %s WHERE %s AND NOT (%s))", from, link, where), nil
-		}
-		return fmt.Sprintf("EXISTS (SELECT 1 FROM %s WHERE %s AND (%s))", from, link, where), nil
-	}
-	return "", fmt.Errorf("%w: %T", errBadCond, x)
 }
