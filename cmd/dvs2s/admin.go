@@ -286,6 +286,43 @@ func adminErr(err error, format string, a ...any) error {
 	return &adminError{msg: fmt.Sprintf(format, a...), err: err}
 }
 
+// listed is what a list command with an optional --tenant filter works on.
+type listed struct {
+	d       *directory.Directory
+	tenant  string            // the filter's tenant id; "" for all tenants
+	domains map[string]string // tenant ids to domains, for display
+	close   func()
+}
+
+// openListed parses the arguments of a list command whose --tenant flag
+// restricts it to one tenant,
+// opens the directory and resolves the filter; usage is the flag's.
+func (c *adminCall) openListed(args []string, usage string) (*listed, error) {
+	fs := c.flags()
+	tenant := fs.String("tenant", "", usage)
+	if _, err := c.parse(args, 0); err != nil {
+		return nil, err
+	}
+	d, closeDB, err := c.open(false, false)
+	if err != nil {
+		return nil, err
+	}
+	l := &listed{d: d, close: closeDB}
+	if *tenant != "" {
+		t, err := c.tenant(d, *tenant)
+		if err != nil {
+			closeDB()
+			return nil, err
+		}
+		l.tenant = t.ID
+	}
+	if l.domains, err = c.tenantDomains(d); err != nil {
+		closeDB()
+		return nil, err
+	}
+	return l, nil
+}
+
 // tenantDomains maps tenant ids to domains, for display.
 func (c *adminCall) tenantDomains(d *directory.Directory) (map[string]string, error) {
 	ts, err := d.Store.ListTenants(c.ctx)

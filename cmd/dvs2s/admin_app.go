@@ -123,35 +123,18 @@ func appCreate(c *adminCall, args []string) error {
 }
 
 func appList(c *adminCall, args []string) error {
-	fs := c.flags()
-	tenant := fs.String("tenant", "", "list only apps registered in this tenant: id, domain or name (default: all)")
-	if _, err := c.parse(args, 0); err != nil {
-		return err
-	}
-	d, closeDB, err := c.open(false, false)
+	l, err := c.openListed(args, "list only apps registered in this tenant: id, domain or name (default: all)")
 	if err != nil {
 		return err
 	}
-	defer closeDB()
-	tid := ""
-	if *tenant != "" {
-		t, err := c.tenant(d, *tenant)
-		if err != nil {
-			return err
-		}
-		tid = t.ID
-	}
-	apps, err := d.Store.ListApps(c.ctx, tid)
-	if err != nil {
-		return err
-	}
-	domains, err := c.tenantDomains(d)
+	defer l.close()
+	apps, err := l.d.Store.ListApps(c.ctx, l.tenant)
 	if err != nil {
 		return err
 	}
 	out := make([]appJSON, 0, len(apps))
 	for _, a := range apps {
-		out = append(out, toAppJSON(a, domains))
+		out = append(out, toAppJSON(a, l.domains))
 	}
 	if c.json {
 		return c.printJSON(out)

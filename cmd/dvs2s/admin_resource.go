@@ -73,35 +73,18 @@ func resourceRegister(c *adminCall, args []string) error {
 }
 
 func resourceList(c *adminCall, args []string) error {
-	fs := c.flags()
-	tenant := fs.String("tenant", "", "list only this tenant's resources: id, domain or name (default: all)")
-	if _, err := c.parse(args, 0); err != nil {
-		return err
-	}
-	d, closeDB, err := c.open(false, false)
+	l, err := c.openListed(args, "list only this tenant's resources: id, domain or name (default: all)")
 	if err != nil {
 		return err
 	}
-	defer closeDB()
-	tid := ""
-	if *tenant != "" {
-		t, err := c.tenant(d, *tenant)
-		if err != nil {
-			return err
-		}
-		tid = t.ID
-	}
-	rs, err := d.Store.ListResources(c.ctx, tid)
-	if err != nil {
-		return err
-	}
-	domains, err := c.tenantDomains(d)
+	defer l.close()
+	rs, err := l.d.Store.ListResources(c.ctx, l.tenant)
 	if err != nil {
 		return err
 	}
 	out := make([]resourceJSON, 0, len(rs))
 	for _, r := range rs {
-		out = append(out, toResourceJSON(r, domains))
+		out = append(out, toResourceJSON(r, l.domains))
 	}
 	if c.json {
 		return c.printJSON(out)

@@ -135,33 +135,16 @@ func spSetEnabled(c *adminCall, args []string, enabled bool) error {
 }
 
 func spList(c *adminCall, args []string) error {
-	fs := c.flags()
-	tenant := fs.String("tenant", "", "list only this tenant's service principals: id, domain or name (default: all)")
-	if _, err := c.parse(args, 0); err != nil {
-		return err
-	}
-	d, closeDB, err := c.open(false, false)
+	l, err := c.openListed(args, "list only this tenant's service principals: id, domain or name (default: all)")
 	if err != nil {
 		return err
 	}
-	defer closeDB()
-	tid := ""
-	if *tenant != "" {
-		t, err := c.tenant(d, *tenant)
-		if err != nil {
-			return err
-		}
-		tid = t.ID
-	}
-	sps, err := d.Store.ListServicePrincipals(c.ctx, tid)
+	defer l.close()
+	sps, err := l.d.Store.ListServicePrincipals(c.ctx, l.tenant)
 	if err != nil {
 		return err
 	}
-	domains, err := c.tenantDomains(d)
-	if err != nil {
-		return err
-	}
-	apps, err := d.Store.ListApps(c.ctx, "")
+	apps, err := l.d.Store.ListApps(c.ctx, "")
 	if err != nil {
 		return err
 	}
@@ -171,7 +154,7 @@ func spList(c *adminCall, args []string) error {
 	}
 	out := make([]spJSON, 0, len(sps))
 	for _, sp := range sps {
-		out = append(out, toSPJSON(sp, domains, names[sp.AppID]))
+		out = append(out, toSPJSON(sp, l.domains, names[sp.AppID]))
 	}
 	if c.json {
 		return c.printJSON(out)
