@@ -193,6 +193,29 @@ func (c *adminCall) editableRole(env *environment.Env, name string) (store.Row, 
 	return role, nil
 }
 
+// link associates row id1 of table t1 with row id2 of table t2 through
+// the many-to-many relationship rel, with its audit record (action, on the
+// first row), in one transaction; changed is false when they were linked
+// already.
+func (c *adminCall) link(env *environment.Env, rel string, action int, t1, id1, t2, id2 string) (changed bool, err error) {
+	assoc, err := m2m(env, rel)
+	if err != nil {
+		return false, err
+	}
+	changed = true
+	err = env.Data.InTx(c.ctx, func(tx store.Data) error {
+		if err := tx.Associate(c.ctx, assoc, id1, id2); errors.Is(err, store.ErrConflict) {
+			changed = false
+			return nil
+		} else if err != nil {
+			return err
+		}
+		return c.audit(env, tx, action, t1, id1,
+			map[string]any{"relationship": rel, "target": map[string]string{"table": t2, "id": id2}, "removed": false})
+	})
+	return changed, err
+}
+
 // audit records an administrative change in the environment's audit
 // table, inside the change's transaction, as the SYSTEM user.
 func (c *adminCall) audit(env *environment.Env, tx store.Data, action int, table, id string, change any) error {
@@ -893,22 +916,8 @@ func teamAddMember(c *adminCall, args []string) error {
 	if err != nil {
 		return err
 	}
-	assoc, err := m2m(env, "teammembership_association")
-	if err != nil {
-		return err
-	}
 	userID, teamID := u["systemuserid"].(string), team["teamid"].(string)
-	changed := true
-	err = env.Data.InTx(c.ctx, func(tx store.Data) error {
-		if err := tx.Associate(c.ctx, assoc, userID, teamID); errors.Is(err, store.ErrConflict) {
-			changed = false
-			return nil
-		} else if err != nil {
-			return err
-		}
-		return c.audit(env, tx, schema.AuditAssociate, schema.TableSystemUser, userID,
-			map[string]any{"relationship": "teammembership_association", "target": map[string]string{"table": schema.TableTeam, "id": teamID}, "removed": false})
-	})
+	changed, err := c.link(env, "teammembership_association", schema.AuditAssociate, schema.TableSystemUser, userID, schema.TableTeam, teamID)
 	if err != nil {
 		return err
 	}
@@ -947,22 +956,8 @@ func teamAssignRole(c *adminCall, args []string) error {
 	if err != nil {
 		return err
 	}
-	assoc, err := m2m(env, "teamroles_association")
-	if err != nil {
-		return err
-	}
 	teamID, roleID := team["teamid"].(string), role["roleid"].(string)
-	changed := true
-	err = env.Data.InTx(c.ctx, func(tx store.Data) error {
-		if err := tx.Associate(c.ctx, assoc, teamID, roleID); errors.Is(err, store.ErrConflict) {
-			changed = false
-			return nil
-		} else if err != nil {
-			return err
-		}
-		return c.audit(env, tx, schema.AuditRoleChange, schema.TableTeam, teamID,
-			map[string]any{"relationship": "teamroles_association", "target": map[string]string{"table": schema.TableRole, "id": roleID}, "removed": false})
-	})
+	changed, err := c.link(env, "teamroles_association", schema.AuditRoleChange, schema.TableTeam, teamID, schema.TableRole, roleID)
 	if err != nil {
 		return err
 	}
