@@ -836,12 +836,18 @@ type teamData struct {
 }
 
 func (s *Server) team(w http.ResponseWriter, r *http.Request, a *admin, env *environment.Env) (store.Row, bool) {
-	id := strings.ToLower(r.PathValue("team"))
+	return s.pathRow(w, r, a, env, "team", schema.TableTeam)
+}
+
+// pathRow reads the row of table whose id is the path parameter param,
+// answering 404 (and false) for a malformed or unknown id.
+func (s *Server) pathRow(w http.ResponseWriter, r *http.Request, a *admin, env *environment.Env, param, table string) (store.Row, bool) {
+	id := strings.ToLower(r.PathValue(param))
 	if !directory.IsGUID(id) {
 		s.notFound(w, r, a)
 		return nil, false
 	}
-	row, err := env.Data.Get(r.Context(), env.Schema().Table(schema.TableTeam), id, nil)
+	row, err := env.Data.Get(r.Context(), env.Schema().Table(table), id, nil)
 	if err != nil {
 		s.notFound(w, r, a)
 		return nil, false

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/dvs2s/dvs2s/directory"
 	"github.com/dvs2s/dvs2s/environment"
 	"github.com/dvs2s/dvs2s/schema"
 	"github.com/dvs2s/dvs2s/security"
@@ -209,17 +208,7 @@ func grid(ctx context.Context, env *environment.Env, roleID string) ([]gridRow, 
 }
 
 func (s *Server) role(w http.ResponseWriter, r *http.Request, a *admin, env *environment.Env) (store.Row, bool) {
-	id := strings.ToLower(r.PathValue("role"))
-	if !directory.IsGUID(id) {
-		s.notFound(w, r, a)
-		return nil, false
-	}
-	row, err := env.Data.Get(r.Context(), env.Schema().Table(schema.TableRole), id, nil)
-	if err != nil {
-		s.notFound(w, r, a)
-		return nil, false
-	}
-	return row, true
+	return s.pathRow(w, r, a, env, "role", schema.TableRole)
 }
 
 func (s *Server) rolePage(w http.ResponseWriter, r *http.Request, a *admin) {
