@@ -4,10 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,55 +12,30 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
-)
 
-// phaseResult is one measured phase against the token endpoint.
-type phaseResult struct {
-	ok        int64   // 200 responses
-	other     int64   // any other status
-	errors    int64   // transport errors and timeouts
-	seconds   float64 // measured duration
-	rate      float64 // 200 responses per second
-	serverCPU float64 // CPU seconds the server used (user + system), -1 if unknown
-	genCPU    float64 // CPU seconds the load generator used, -1 if unknown
-}
+	"github.com/dvs2s/dvs2s/bench/internal/benchkit"
+)
 
 // loadgen drives the token endpoint with a fixed number of keep-alive
 // HTTPS connections, sending bodies round-robin, and counts 200 responses.
 type loadgen interface {
 	name() string
 	prepare(ctx context.Context, dir string, t *target, conns int) error
-	run(ctx context.Context, bodies []string, d time.Duration) (phaseResult, error)
+	run(ctx context.Context, bodies []string, d time.Duration) (benchkit.Result, error)
 }
 
-func measure(ctx context.Context, g loadgen, s *server, bodies []string, d time.Duration) (phaseResult, error) {
-	c0 := s.cpuSeconds()
-	r, err := g.run(ctx, bodies, d)
-	c1 := s.cpuSeconds()
-	if err != nil {
-		return r, err
+func measure(ctx context.Context, g loadgen, s *benchkit.Server, bodies []string, d time.Duration) (benchkit.Result, error) {
+	var r benchkit.Result
+	err := benchkit.Measure(s.Proc, &r, func() (err error) {
+		r, err = g.run(ctx, bodies, d)
+		return err
+	})
+	if err == nil && r.OK == 0 {
+		err = fmt.Errorf("%s: no 200 response (%d other, %d errors)\nserver log:\n%s", g.name(), r.Bad, r.Errors, s.Stderr.String())
 	}
-	r.serverCPU = -1
-	if c0 >= 0 && c1 >= 0 {
-		r.serverCPU = c1 - c0
-	}
-	if r.seconds > 0 {
-		r.rate = float64(r.ok) / r.seconds
-	}
-	if r.ok == 0 {
-		return r, fmt.Errorf("%s: no 200 response (%d other, %d errors)\nserver log:\n%s", g.name(), r.other, r.errors, s.stderr.String())
-	}
-	return r, nil
-}
-
-func childCPU(ps *os.ProcessState) float64 {
-	if ps == nil {
-		return -1
-	}
-	return (ps.UserTime() + ps.SystemTime()).Seconds()
+	return r, err
 }
 
 // wrkGen runs wrk (Debian package wrk): a C event loop, the cheapest
@@ -71,25 +43,19 @@ func childCPU(ps *os.ProcessState) float64 {
 // script sends the pre-built bodies round-robin and counts statuses.
 type wrkGen struct {
 	threads int
-	dir     string
+	wrk     benchkit.Wrk
 	t       *target
 	conns   int
-	runs    int
 }
 
-func (w *wrkGen) name() string { return fmt.Sprintf("wrk (%d threads)", w.threads) }
+func (w *wrkGen) name() string { return fmt.Sprintf("wrk (%d threads)", w.wrk.Threads) }
 
 func (w *wrkGen) prepare(_ context.Context, dir string, t *target, conns int) error {
-	if _, err := exec.LookPath("wrk"); err != nil {
-		return errors.New("wrk is not installed (apt-get install -y wrk), or use -loadgen go")
+	if err := benchkit.Need("wrk"); err != nil {
+		return err
 	}
-	w.dir, w.t, w.conns = dir, t, conns
-	if w.threads < 1 {
-		w.threads = 1
-	}
-	if w.threads > conns {
-		w.threads = conns
-	}
+	w.wrk = benchkit.Wrk{Threads: max(1, min(w.threads, conns)), Dir: dir}
+	w.t, w.conns = t, conns
 	return nil
 }
 
@@ -123,35 +89,15 @@ function done(summary, latency, requests)
 end
 `
 
-var wrkResult = regexp.MustCompile(`DVS2S ok=(\d+) other=(\d+) errors=(\d+) duration_us=(\d+)`)
-
-func (w *wrkGen) run(ctx context.Context, bodies []string, d time.Duration) (phaseResult, error) {
-	w.runs++
-	bf := filepath.Join(w.dir, fmt.Sprintf("wrk-bodies-%d.txt", w.runs))
-	sf := filepath.Join(w.dir, fmt.Sprintf("wrk-%d.lua", w.runs))
-	if err := os.WriteFile(bf, []byte(strings.Join(bodies, "\n")+"\n"), 0o600); err != nil {
-		return phaseResult{}, err
+func (w *wrkGen) run(ctx context.Context, bodies []string, d time.Duration) (benchkit.Result, error) {
+	v, cpu, err := w.wrk.Run(ctx, "https://"+w.t.host+w.t.path, w.conns, d, bodies, func(file string) string {
+		return fmt.Sprintf(wrkScript, file, w.t.path, w.t.host)
+	})
+	if err != nil {
+		return benchkit.Result{}, err
 	}
-	if err := os.WriteFile(sf, []byte(fmt.Sprintf(wrkScript, bf, w.t.path, w.t.host)), 0o600); err != nil {
-		return phaseResult{}, err
-	}
-	defer os.Remove(bf)
-	defer os.Remove(sf)
-	secs := int(math.Ceil(d.Seconds()))
-	cmd := exec.CommandContext(ctx, "wrk", "-t", strconv.Itoa(w.threads), "-c", strconv.Itoa(w.conns),
-		"-d", strconv.Itoa(secs)+"s", "--timeout", "10s", "-s", sf, "https://"+w.t.host+w.t.path)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return phaseResult{}, fmt.Errorf("wrk: %w\n%s", err, out.String())
-	}
-	m := wrkResult.FindStringSubmatch(out.String())
-	if m == nil {
-		return phaseResult{}, fmt.Errorf("wrk printed no result:\n%s", out.String())
-	}
-	n := func(s string) int64 { v, _ := strconv.ParseInt(s, 10, 64); return v }
-	return phaseResult{ok: n(m[1]), other: n(m[2]), errors: n(m[3]), seconds: float64(n(m[4])) / 1e6,
-		genCPU: childCPU(cmd.ProcessState)}, nil
+	return benchkit.Result{OK: int64(v["ok"]), Bad: int64(v["other"]), Errors: int64(v["errors"]), Seconds: v["duration_us"] / 1e6,
+		GenCPU: cpu}, nil
 }
 
 // heyGen runs hey (Debian package hey), a Go client. hey sends one body,
@@ -167,8 +113,8 @@ type heyGen struct {
 func (h *heyGen) name() string { return "hey" }
 
 func (h *heyGen) prepare(_ context.Context, dir string, t *target, conns int) error {
-	if _, err := exec.LookPath("hey"); err != nil {
-		return errors.New("hey is not installed (apt-get install -y hey), or use -loadgen go")
+	if err := benchkit.Need("hey"); err != nil {
+		return err
 	}
 	h.dir, h.t, h.conns = dir, t, conns
 	return nil
@@ -178,11 +124,11 @@ var heyTotal = regexp.MustCompile(`Total:\s+([0-9.]+) secs`)
 var heyStatus = regexp.MustCompile(`\[(\d+)\]\s+(\d+) responses`)
 var heyError = regexp.MustCompile(`(?m)^\s+\[(\d+)\]\s+\S`)
 
-func (h *heyGen) run(ctx context.Context, bodies []string, d time.Duration) (phaseResult, error) {
+func (h *heyGen) run(ctx context.Context, bodies []string, d time.Duration) (benchkit.Result, error) {
 	h.runs++
 	bf := filepath.Join(h.dir, fmt.Sprintf("hey-body-%d.txt", h.runs))
 	if err := os.WriteFile(bf, []byte(bodies[0]), 0o600); err != nil {
-		return phaseResult{}, err
+		return benchkit.Result{}, err
 	}
 	defer os.Remove(bf)
 	cmd := exec.CommandContext(ctx, "hey", "-z", d.String(), "-c", strconv.Itoa(h.conns), "-m", "POST",
@@ -190,14 +136,14 @@ func (h *heyGen) run(ctx context.Context, bodies []string, d time.Duration) (pha
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return phaseResult{}, fmt.Errorf("hey: %w\n%s", err, out.String())
+		return benchkit.Result{}, fmt.Errorf("hey: %w\n%s", err, out.String())
 	}
-	r := phaseResult{genCPU: childCPU(cmd.ProcessState)}
+	r := benchkit.Result{GenCPU: benchkit.ChildCPU(cmd.ProcessState)}
 	m := heyTotal.FindStringSubmatch(out.String())
 	if m == nil {
 		return r, fmt.Errorf("hey printed no total:\n%s", out.String())
 	}
-	r.seconds, _ = strconv.ParseFloat(m[1], 64)
+	r.Seconds, _ = strconv.ParseFloat(m[1], 64)
 	section := ""
 	sc := bufio.NewScanner(strings.NewReader(out.String()))
 	for sc.Scan() {
@@ -211,15 +157,15 @@ func (h *heyGen) run(ctx context.Context, bodies []string, d time.Duration) (pha
 			if m := heyStatus.FindStringSubmatch(l); m != nil {
 				n, _ := strconv.ParseInt(m[2], 10, 64)
 				if m[1] == "200" {
-					r.ok += n
+					r.OK += n
 				} else {
-					r.other += n
+					r.Bad += n
 				}
 			}
 		case section == "error":
 			if m := heyError.FindStringSubmatch(l); m != nil {
 				n, _ := strconv.ParseInt(m[1], 10, 64)
-				r.errors += n
+				r.Errors += n
 			}
 		}
 	}
@@ -237,7 +183,7 @@ type goGen struct {
 func (g *goGen) name() string { return "Go net/http client (in process)" }
 
 func (g *goGen) prepare(_ context.Context, _ string, t *target, conns int) error {
-	c, err := httpClient(t.caFile, conns)
+	c, err := benchkit.Client(t.caFile, conns)
 	if err != nil {
 		return err
 	}
@@ -245,51 +191,29 @@ func (g *goGen) prepare(_ context.Context, _ string, t *target, conns int) error
 	return nil
 }
 
-func (g *goGen) run(ctx context.Context, bodies []string, d time.Duration) (phaseResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
+func (g *goGen) run(ctx context.Context, bodies []string, d time.Duration) (benchkit.Result, error) {
 	var ok, other, errs, next atomic.Int64
-	var wg sync.WaitGroup
-	cpu0 := selfCPU()
-	start := time.Now()
-	for range g.conns {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				i := next.Add(1)
-				req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.t.tokenURL, strings.NewReader(bodies[int(i)%len(bodies)]))
-				if err != nil {
-					errs.Add(1)
-					return
-				}
-				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				resp, err := g.client.Do(req)
-				if err != nil {
-					if ctx.Err() == nil {
-						errs.Add(1)
-					}
-					continue
-				}
-				_, err = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				switch {
-				case err != nil:
-					if ctx.Err() == nil {
-						errs.Add(1)
-					}
-				case resp.StatusCode == http.StatusOK:
-					ok.Add(1)
-				default:
-					other.Add(1)
-				}
+	sec, cpu := benchkit.Drive(ctx, g.conns, d, func(ctx context.Context, _ int) {
+		for ctx.Err() == nil {
+			i := next.Add(1)
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.t.tokenURL, strings.NewReader(bodies[int(i)%len(bodies)]))
+			if err != nil {
+				errs.Add(1)
+				return
 			}
-		})
-	}
-	wg.Wait()
-	sec := time.Since(start).Seconds()
-	cpu := selfCPU()
-	r := phaseResult{ok: ok.Load(), other: other.Load(), errors: errs.Load(), seconds: sec, genCPU: -1}
-	if cpu0 >= 0 && cpu >= 0 {
-		r.genCPU = cpu - cpu0
-	}
-	return r, nil
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			status, err := benchkit.Fetch(g.client, req)
+			switch {
+			case err != nil:
+				if ctx.Err() == nil {
+					errs.Add(1)
+				}
+			case status == http.StatusOK:
+				ok.Add(1)
+			default:
+				other.Add(1)
+			}
+		}
+	})
+	return benchkit.Result{OK: ok.Load(), Bad: other.Load(), Errors: errs.Load(), Seconds: sec, GenCPU: cpu}, nil
 }

@@ -25,98 +25,70 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
-	"strings"
 	"time"
+
+	"github.com/dvs2s/dvs2s/bench/internal/benchkit"
 )
 
 type options struct {
-	duration    time.Duration
-	warmup      time.Duration
-	rounds      int
-	concurrency int
-	loadgen     string
-	threads     int
-	pool        int
-	bin         string
-	keep        bool
+	benchkit.Options
+	pool int // -assertions
 }
 
 func main() {
 	var o options
-	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each measured phase")
-	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before the first round (connections, caches, CPU frequency)")
-	flag.IntVar(&o.rounds, "rounds", 3, "how many times to alternate the sign, secret and certificate phases (medians are reported)")
-	flag.IntVar(&o.concurrency, "c", 32, "concurrent connections to the token endpoint")
-	flag.StringVar(&o.loadgen, "loadgen", "auto", "load generator: wrk (Debian package wrk), hey (Debian package hey), go (built in), or auto (wrk if installed, else go)")
-	flag.IntVar(&o.threads, "threads", runtime.NumCPU(), "wrk threads")
+	flag.DurationVar(&o.Duration, "duration", 5*time.Second, "length of each measured phase")
+	flag.DurationVar(&o.Warmup, "warmup", time.Second, "unmeasured load before the first round (connections, caches, CPU frequency)")
+	flag.IntVar(&o.Rounds, "rounds", 3, "how many times to alternate the sign, secret and certificate phases (medians are reported)")
+	flag.IntVar(&o.Conns, "c", 32, "concurrent connections to the token endpoint")
+	flag.StringVar(&o.Loadgen, "loadgen", "auto", "load generator: wrk (Debian package wrk), hey (Debian package hey), go (built in), or auto (wrk if installed, else go)")
+	flag.IntVar(&o.Threads, "threads", runtime.NumCPU(), "wrk threads")
 	flag.IntVar(&o.pool, "assertions", 512, "client assertions pre-built (distinct jti, 10-minute lifetime) and sent round-robin")
-	flag.StringVar(&o.bin, "bin", "", "dvs2s binary to start (default: go build ./cmd/dvs2s)")
-	flag.BoolVar(&o.keep, "keep", false, "keep the temporary data directory")
+	flag.StringVar(&o.Bin, "bin", "", "dvs2s binary to start (default: go build ./cmd/dvs2s)")
+	flag.BoolVar(&o.Keep, "keep", false, "keep the temporary data directory")
 	flag.Parse()
-	if o.rounds < 1 || o.concurrency < 1 || o.duration <= 0 || o.pool < 1 {
+	if o.Rounds < 1 || o.Conns < 1 || o.Duration <= 0 || o.pool < 1 {
 		fmt.Fprintln(os.Stderr, "tokens: -rounds, -c, -assertions and -duration must be positive")
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, "tokens:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("tokens", func(ctx context.Context) error { return run(ctx, o) })
 }
 
 func run(ctx context.Context, o options) error {
-	if o.loadgen == "auto" {
-		o.loadgen = "go"
-		if _, err := exec.LookPath("wrk"); err == nil {
-			o.loadgen = "wrk"
-		}
-	}
 	var gen loadgen
-	switch o.loadgen {
+	switch o.Loadgen = benchkit.Loadgen(o.Loadgen); o.Loadgen {
 	case "wrk":
-		gen = &wrkGen{threads: o.threads}
+		gen = &wrkGen{threads: o.Threads}
 	case "hey":
 		gen = &heyGen{}
 	case "go":
 		gen = &goGen{}
 	default:
-		return fmt.Errorf("-loadgen %q: use wrk, hey, go or auto", o.loadgen)
+		return fmt.Errorf("-loadgen %q: use wrk, hey, go or auto", o.Loadgen)
 	}
 
-	tmp, err := os.MkdirTemp("", "dvs2s-bench-")
+	tmp, remove, err := benchkit.TempDir("dvs2s-bench-", "data directory:", o.Keep)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		fmt.Fprintln(os.Stderr, "data directory:", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
-	bin := o.bin
-	if bin == "" {
-		bin = filepath.Join(tmp, "dvs2s")
-		fmt.Fprintln(os.Stderr, "building ./cmd/dvs2s ...")
-		if err := goBuild(ctx, bin); err != nil {
-			return err
-		}
-	}
-	srv, err := startServer(ctx, bin, filepath.Join(tmp, "data"))
+	defer remove()
+	bin, err := benchkit.Build(ctx, o.Bin, tmp)
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
+	srv, err := benchkit.Serve(ctx, bin, filepath.Join(tmp, "data"), 90*time.Second)
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
 
 	tgt, err := newTarget(srv)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "server pid %d at %s; checking one token of each kind ...\n", srv.cmd.Process.Pid, srv.info.AuthorityHost)
+	fmt.Fprintf(os.Stderr, "server pid %d at %s; checking one token of each kind ...\n", srv.Pid(), srv.Info.AuthorityHost)
 	if err := tgt.check(ctx); err != nil {
 		return err
 	}
@@ -126,32 +98,32 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	if err := gen.prepare(ctx, tmp, tgt, o.concurrency); err != nil {
+	if err := gen.prepare(ctx, tmp, tgt, o.Conns); err != nil {
 		return err
 	}
 
-	if o.warmup > 0 {
-		fmt.Fprintf(os.Stderr, "warming up (%s) ...\n", o.warmup)
-		if _, err := gen.run(ctx, secretBodies, o.warmup); err != nil {
+	if o.Warmup > 0 {
+		fmt.Fprintf(os.Stderr, "warming up (%s) ...\n", o.Warmup)
+		if _, err := gen.run(ctx, secretBodies, o.Warmup); err != nil {
 			return err
 		}
-		signRate(ctx, o.warmup/2)
+		signRate(ctx, o.Warmup/2)
 	}
 
 	var rows []round
-	for i := range o.rounds {
+	for i := range o.Rounds {
 		var r round
-		fmt.Fprintf(os.Stderr, "round %d/%d: sign ...", i+1, o.rounds)
-		r.sign = signRate(ctx, o.duration)
+		fmt.Fprintf(os.Stderr, "round %d/%d: sign ...", i+1, o.Rounds)
+		r.sign = signRate(ctx, o.Duration)
 		fmt.Fprintf(os.Stderr, " %.0f/s; secret ...", r.sign.rate)
-		if r.secret, err = measure(ctx, gen, srv, secretBodies, o.duration); err != nil {
+		if r.secret, err = measure(ctx, gen, srv, secretBodies, o.Duration); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, " %.0f/s; certificate ...", r.secret.rate)
-		if r.cert, err = measure(ctx, gen, srv, certBodies, o.duration); err != nil {
+		fmt.Fprintf(os.Stderr, " %.0f/s; certificate ...", r.secret.Rate)
+		if r.cert, err = measure(ctx, gen, srv, certBodies, o.Duration); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, " %.0f/s\n", r.cert.rate)
+		fmt.Fprintf(os.Stderr, " %.0f/s\n", r.cert.Rate)
 		rows = append(rows, r)
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -164,54 +136,6 @@ func run(ctx context.Context, o options) error {
 // round is one alternation of the three phases.
 type round struct {
 	sign   signResult
-	secret phaseResult
-	cert   phaseResult
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n == 0 {
-		return 0
-	}
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func goBuild(ctx context.Context, out string) error {
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		gobin = "go"
-	}
-	cmd := exec.CommandContext(ctx, gobin, "build", "-o", out, "./cmd/dvs2s")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build ./cmd/dvs2s (run from the repository root): %w", err)
-	}
-	return nil
-}
-
-func machine() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "nproc %d, GOMAXPROCS %d, %s %s/%s", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	if cpu := cpuModel(); cpu != "" {
-		fmt.Fprintf(&b, ", %s", cpu)
-	}
-	return b.String()
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return ""
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
+	secret benchkit.Result
+	cert   benchkit.Result
 }

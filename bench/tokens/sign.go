@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dvs2s/dvs2s/bench/internal/benchkit"
 )
 
 // signResult is one signing phase.
@@ -47,7 +49,7 @@ func signRate(ctx context.Context, d time.Duration) signResult {
 	var stop atomic.Bool
 	var total atomic.Int64
 	var wg sync.WaitGroup
-	cpu0 := selfCPU()
+	cpu0 := benchkit.SelfCPU()
 	start := time.Now()
 	for range runtime.NumCPU() {
 		wg.Go(func() {
@@ -69,9 +71,5 @@ func signRate(ctx context.Context, d time.Duration) signResult {
 	stop.Store(true)
 	wg.Wait()
 	sec := time.Since(start).Seconds()
-	r := signResult{n: total.Load(), seconds: sec, rate: float64(total.Load()) / sec, cpu: -1}
-	if cpu := selfCPU(); cpu0 >= 0 && cpu >= 0 {
-		r.cpu = cpu - cpu0
-	}
-	return r
+	return signResult{n: total.Load(), seconds: sec, rate: float64(total.Load()) / sec, cpu: benchkit.CPUDelta(cpu0, benchkit.SelfCPU())}
 }

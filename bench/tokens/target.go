@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dvs2s/dvs2s/bench/internal/benchkit"
 	"github.com/google/uuid"
 )
 
@@ -43,8 +44,8 @@ type target struct {
 	client   *http.Client
 }
 
-func newTarget(s *server) (*target, error) {
-	info := s.info
+func newTarget(s *benchkit.Server) (*target, error) {
+	info := s.Info
 	t := &target{caFile: info.CAFile}
 	for _, tn := range info.Tenants {
 		if tn.Name == "contoso" {
@@ -67,7 +68,7 @@ func newTarget(s *server) (*target, error) {
 	t.host = u.Host
 	t.path = "/" + t.tenantID + "/oauth2/v2.0/token"
 	t.tokenURL = info.AuthorityHost + t.path
-	t.resource = "https://" + u.Hostname() + ":" + strconv.Itoa(s.port+1)
+	t.resource = "https://" + u.Hostname() + ":" + strconv.Itoa(s.Port+1)
 	if len(info.Environments) > 0 {
 		t.resource = info.Environments[0].URL
 	}
@@ -99,7 +100,7 @@ func newTarget(s *server) (*target, error) {
 	if t.key, ok = k.(*rsa.PrivateKey); !ok {
 		return nil, fmt.Errorf("%s: not an RSA key", keyFile)
 	}
-	if t.client, err = httpClient(info.CAFile, 4); err != nil {
+	if t.client, err = benchkit.Client(info.CAFile, 4); err != nil {
 		return nil, err
 	}
 	return t, nil

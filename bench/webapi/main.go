@@ -43,89 +43,67 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dvs2s/dvs2s/bench/internal/benchkit"
 )
 
 type options struct {
-	duration    time.Duration
-	warmup      time.Duration
-	rounds      int
-	concurrency int
-	loadgen     string
-	threads     int
-	rows        int
-	ids         int
-	sel         string
-	filter      string
-	top         int
-	bin         string
-	data        string
-	keep        bool
-	phases      string
+	benchkit.Options
+	rows   int
+	ids    int
+	sel    string
+	filter string
+	top    int
+	data   string
+	phases string
 }
 
 func main() {
 	var o options
 	var bare string
 	flag.StringVar(&bare, "bare", "", "internal: serve the bare baseline described by this file")
-	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each measured phase")
-	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load on each phase before the first round")
-	flag.IntVar(&o.rounds, "rounds", 3, "how many times to run the phases (medians are reported)")
-	flag.IntVar(&o.concurrency, "c", 32, "concurrent keep-alive HTTPS connections")
-	flag.StringVar(&o.loadgen, "loadgen", "auto", "load generator: wrk (Debian package wrk), go (built in), or auto (wrk if installed, else go)")
-	flag.IntVar(&o.threads, "threads", runtime.NumCPU(), "wrk threads")
+	flag.DurationVar(&o.Duration, "duration", 5*time.Second, "length of each measured phase")
+	flag.DurationVar(&o.Warmup, "warmup", 2*time.Second, "unmeasured load on each phase before the first round")
+	flag.IntVar(&o.Rounds, "rounds", 3, "how many times to run the phases (medians are reported)")
+	flag.IntVar(&o.Conns, "c", 32, "concurrent keep-alive HTTPS connections")
+	flag.StringVar(&o.Loadgen, "loadgen", "auto", "load generator: wrk (Debian package wrk), go (built in), or auto (wrk if installed, else go)")
+	flag.IntVar(&o.Threads, "threads", runtime.NumCPU(), "wrk threads")
 	flag.IntVar(&o.rows, "rows", 100_000, "accounts in the table")
 	flag.IntVar(&o.ids, "ids", 1000, "distinct rows the GET-by-id phase asks for, round-robin")
 	flag.StringVar(&o.sel, "select", "name,revenue", "$select of the list")
 	flag.StringVar(&o.filter, "filter", "startswith(name,'Fabrikam 01') and revenue gt 5000000", "$filter of the list")
 	flag.IntVar(&o.top, "top", 50, "$top of the list")
-	flag.StringVar(&o.bin, "bin", "", "dvs2s binary to start (default: go build ./cmd/dvs2s)")
+	flag.StringVar(&o.Bin, "bin", "", "dvs2s binary to start (default: go build ./cmd/dvs2s)")
 	flag.StringVar(&o.data, "data", "", "data directory, kept and reused when it holds enough rows (default: a temporary one)")
 	flag.StringVar(&database, "database", "", "PostgreSQL URL: serve --database, and the rows seeded there (default: SQLite in the data directory)")
 	flag.StringVar(&serveArgs, "serve-args", "", `extra arguments of the measured server's serve command, e.g. "--read-cache 0"`)
-	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
+	flag.BoolVar(&o.Keep, "keep", false, "keep the temporary directory")
 	flag.StringVar(&o.phases, "phases", "bare-get,get,bare-list,list,list-c1", "phases of a round, in this order (list-c1: the list from one connection, for its latency without queueing)")
 	flag.Parse()
 	if bare != "" {
 		serveBare(bare)
 		return
 	}
-	if o.rounds < 1 || o.concurrency < 1 || o.duration <= 0 || o.rows < 1 || o.ids < 1 || o.top < 1 {
+	if o.Rounds < 1 || o.Conns < 1 || o.Duration <= 0 || o.rows < 1 || o.ids < 1 || o.top < 1 {
 		fmt.Fprintln(os.Stderr, "webapi: -rounds, -c, -duration, -rows, -ids and -top must be positive")
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, "webapi:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("webapi", func(ctx context.Context) error { return run(ctx, o) })
 }
 
 // run is the whole benchmark.
 func run(ctx context.Context, o options) error {
-	if o.loadgen == "auto" {
-		o.loadgen = "go"
-		if _, err := exec.LookPath("wrk"); err == nil {
-			o.loadgen = "wrk"
-		}
-	}
-	tmp, err := os.MkdirTemp("", "dvs2s-bench-webapi-")
+	o.Loadgen = benchkit.Loadgen(o.Loadgen)
+	tmp, remove, err := benchkit.TempDir("dvs2s-bench-webapi-", "temporary directory:", o.Keep)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		fmt.Fprintln(os.Stderr, "temporary directory:", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
+	defer remove()
 	dataDir := o.data
 	if dataDir == "" {
 		dataDir = filepath.Join(tmp, "data")
@@ -133,13 +111,9 @@ func run(ctx context.Context, o options) error {
 	if dataDir, err = filepath.Abs(dataDir); err != nil {
 		return err
 	}
-	bin := o.bin
-	if bin == "" {
-		bin = filepath.Join(tmp, "dvs2s")
-		fmt.Fprintln(os.Stderr, "building ./cmd/dvs2s ...")
-		if err := goBuild(ctx, bin); err != nil {
-			return err
-		}
+	bin, err := benchkit.Build(ctx, o.Bin, tmp)
+	if err != nil {
+		return err
 	}
 
 	// A new data directory: serve once, so the demo tenants, apps and
@@ -150,7 +124,7 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
-		srv.stop()
+		srv.Stop()
 	}
 	n, err := seedAccounts(ctx, dataDir, o.rows)
 	if err != nil {
@@ -162,38 +136,38 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	tgt, err := newTarget(ctx, srv, o)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "server pid %d at %s; %d ids; list: %s\n", srv.pid(), tgt.envURL, len(tgt.getPaths), tgt.listPath)
+	fmt.Fprintf(os.Stderr, "server pid %d at %s; %d ids; list: %s\n", srv.Pid(), tgt.envURL, len(tgt.getPaths), tgt.listPath)
 
 	bare, err := startBare(ctx, tmp, srv, tgt)
 	if err != nil {
 		return err
 	}
-	defer bare.stop()
+	defer bare.Stop()
 
-	gen, err := newLoadgen(o.loadgen, o.threads, tmp, srv.info.CAFile, requestHeaders(tgt.token))
+	gen, err := newLoadgen(o.Loadgen, o.Threads, tmp, srv.Info.CAFile, requestHeaders(tgt.token))
 	if err != nil {
 		return err
 	}
 	type phase struct {
 		name  string
-		p     *proc
+		p     *benchkit.Proc
 		host  string
 		paths []string
 		conns int
 		get   func(*round) *phaseResult
 	}
-	c := o.concurrency
+	c := o.Conns
 	all := map[string]phase{
-		"bare-get":  {"bare GET", bare.proc, bare.host, tgt.getPaths, c, func(r *round) *phaseResult { return &r.bareGet }},
-		"get":       {"GET by id", srv.proc, tgt.host, tgt.getPaths, c, func(r *round) *phaseResult { return &r.get }},
-		"bare-list": {"bare list", bare.proc, bare.host, []string{tgt.listPath}, c, func(r *round) *phaseResult { return &r.bareList }},
-		"list":      {"list", srv.proc, tgt.host, []string{tgt.listPath}, c, func(r *round) *phaseResult { return &r.list }},
-		"list-c1":   {"list c=1", srv.proc, tgt.host, []string{tgt.listPath}, 1, func(r *round) *phaseResult { return &r.list1 }},
+		"bare-get":  {"bare GET", bare.Proc, bare.host, tgt.getPaths, c, func(r *round) *phaseResult { return &r.bareGet }},
+		"get":       {"GET by id", srv.Proc, tgt.host, tgt.getPaths, c, func(r *round) *phaseResult { return &r.get }},
+		"bare-list": {"bare list", bare.Proc, bare.host, []string{tgt.listPath}, c, func(r *round) *phaseResult { return &r.bareList }},
+		"list":      {"list", srv.Proc, tgt.host, []string{tgt.listPath}, c, func(r *round) *phaseResult { return &r.list }},
+		"list-c1":   {"list c=1", srv.Proc, tgt.host, []string{tgt.listPath}, 1, func(r *round) *phaseResult { return &r.list1 }},
 	}
 	var phases []phase
 	for _, name := range strings.Split(o.phases, ",") {
@@ -203,27 +177,27 @@ func run(ctx context.Context, o options) error {
 		}
 		phases = append(phases, ph)
 	}
-	idle := memInfo{rss: procMemKB(srv.pid(), "VmRSS"), hwm: procMemKB(srv.pid(), "VmHWM"), bareRSS: procMemKB(bare.pid(), "VmRSS")}
-	if o.warmup > 0 {
-		fmt.Fprintf(os.Stderr, "warming up (%s per phase) ...\n", o.warmup)
+	idle := memInfo{rss: procMemKB(srv.Pid(), "VmRSS"), hwm: procMemKB(srv.Pid(), "VmHWM"), bareRSS: procMemKB(bare.Pid(), "VmRSS")}
+	if o.Warmup > 0 {
+		fmt.Fprintf(os.Stderr, "warming up (%s per phase) ...\n", o.Warmup)
 		for _, ph := range phases {
-			if _, err := measure(ctx, gen, ph.p, ph.host, ph.paths, ph.conns, o.warmup); err != nil {
+			if _, err := measure(ctx, gen, ph.p, ph.host, ph.paths, ph.conns, o.Warmup); err != nil {
 				return fmt.Errorf("warm-up %s: %w", ph.name, err)
 			}
 		}
 	}
 	var rows []round
-	for i := range o.rounds {
+	for i := range o.Rounds {
 		var r round
 		r.pressure = cpuPressure()
-		fmt.Fprintf(os.Stderr, "round %d/%d (cpu pressure avg10 %.0f%%):", i+1, o.rounds, r.pressure)
+		fmt.Fprintf(os.Stderr, "round %d/%d (cpu pressure avg10 %.0f%%):", i+1, o.Rounds, r.pressure)
 		for _, ph := range phases {
-			res, err := measure(ctx, gen, ph.p, ph.host, ph.paths, ph.conns, o.duration)
+			res, err := measure(ctx, gen, ph.p, ph.host, ph.paths, ph.conns, o.Duration)
 			if err != nil {
 				return fmt.Errorf("%s: %w", ph.name, err)
 			}
 			*ph.get(&r) = res
-			fmt.Fprintf(os.Stderr, " %s %.0f/s p50 %.2fms;", ph.name, res.rate, res.p50)
+			fmt.Fprintf(os.Stderr, " %s %.0f/s p50 %.2fms;", ph.name, res.Rate, res.p50)
 		}
 		fmt.Fprintln(os.Stderr)
 		rows = append(rows, r)
@@ -231,8 +205,8 @@ func run(ctx context.Context, o options) error {
 			return ctx.Err()
 		}
 	}
-	end := memInfo{rss: procMemKB(srv.pid(), "VmRSS"), hwm: procMemKB(srv.pid(), "VmHWM"), bareRSS: procMemKB(bare.pid(), "VmRSS"),
-		bareHWM: procMemKB(bare.pid(), "VmHWM")}
+	end := memInfo{rss: procMemKB(srv.Pid(), "VmRSS"), hwm: procMemKB(srv.Pid(), "VmHWM"), bareRSS: procMemKB(bare.Pid(), "VmRSS"),
+		bareHWM: procMemKB(bare.Pid(), "VmHWM")}
 	report(os.Stdout, o, gen.name(), n, tgt, idle, end, rows)
 	return nil
 }
@@ -264,8 +238,8 @@ type target struct {
 
 const apiPath = "/api/data/v9.2/"
 
-func newTarget(ctx context.Context, s *server, o options) (*target, error) {
-	info := s.info
+func newTarget(ctx context.Context, s *benchkit.Server, o options) (*target, error) {
+	info := s.Info
 	var tenantID, clientID, secret string
 	for _, tn := range info.Tenants {
 		if tn.Name == "contoso" {
@@ -288,7 +262,7 @@ func newTarget(ctx context.Context, s *server, o options) (*target, error) {
 			if tenantID == "" || clientID == "" || secret == "" {
 				break
 			}
-			if t.client, err = httpClient(info.CAFile, 4); err != nil {
+			if t.client, err = benchkit.Client(info.CAFile, 4); err != nil {
 				return nil, err
 			}
 			if err := t.prepare(ctx, info.AuthorityHost+"/"+tenantID+"/oauth2/v2.0/token", clientID, secret, o); err != nil {
@@ -386,19 +360,19 @@ func (t *target) do(req *http.Request, out any) (recorded, error) {
 
 // bareServer is the running baseline process.
 type bareServer struct {
-	*proc
+	*benchkit.Proc
 	host string
 }
 
 // startBare starts this program with -bare on a free port, replaying the
 // recorded responses with the stack's certificate, and checks that it
 // answers with the same bytes.
-func startBare(ctx context.Context, dir string, s *server, t *target) (*bareServer, error) {
-	port, err := freePortPair()
+func startBare(ctx context.Context, dir string, s *benchkit.Server, t *target) (*bareServer, error) {
+	port, err := benchkit.FreePortPair()
 	if err != nil {
 		return nil, err
 	}
-	data := filepath.Dir(s.info.CAFile)
+	data := filepath.Dir(s.Info.CAFile)
 	spec := bareSpec{CertFile: filepath.Join(data, "server.pem"), KeyFile: filepath.Join(data, "server-key.pem"), Port: port,
 		Get: t.getRec, List: t.listRec}
 	b, err := json.Marshal(spec)
@@ -413,62 +387,36 @@ func startBare(ctx context.Context, dir string, s *server, t *target) (*bareServ
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(self, "-bare", sf)
+	p, err := benchkit.Start(self, "-bare", sf)
 	if err != nil {
 		return nil, err
 	}
-	bs := &bareServer{proc: p, host: "localhost:" + strconv.Itoa(port)}
+	bs := &bareServer{Proc: p, host: "localhost:" + strconv.Itoa(port)}
 	bt := *t
 	bt.envURL = "https://" + bs.host
 	for i := 0; ; i++ {
-		if p.exited() {
-			return nil, fmt.Errorf("bare server exited: %s", p.stderr.String())
+		if p.Exited() {
+			return nil, fmt.Errorf("bare server exited: %s", p.Stderr.String())
 		}
 		g, err := bt.get(ctx, t.getPaths[0], nil)
 		if err == nil {
 			l, err := bt.get(ctx, t.listPath, nil)
 			if err != nil {
-				bs.stop()
+				bs.Stop()
 				return nil, err
 			}
 			if string(g.Body) != string(t.getRec.Body) || string(l.Body) != string(t.listRec.Body) {
-				bs.stop()
+				bs.Stop()
 				return nil, errors.New("the bare server does not answer with the recorded bytes")
 			}
 			return bs, nil
 		}
 		if i > 100 {
-			bs.stop()
+			bs.Stop()
 			return nil, fmt.Errorf("bare server not ready: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n == 0 {
-		return 0
-	}
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func goBuild(ctx context.Context, out string) error {
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		gobin = "go"
-	}
-	cmd := exec.CommandContext(ctx, gobin, "build", "-o", out, "./cmd/dvs2s")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build ./cmd/dvs2s (run from the repository root): %w", err)
-	}
-	return nil
 }
 
 // cpuPressure is the "some" avg10 of /proc/pressure/cpu: the share of the
@@ -487,29 +435,13 @@ func cpuPressure() float64 {
 	return -1
 }
 
+// machine is benchkit.Machine with the memory size.
 func machine() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "nproc %d, GOMAXPROCS %d, %s %s/%s", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	if cpu := cpuModel(); cpu != "" {
-		fmt.Fprintf(&b, ", %s", cpu)
-	}
+	m := benchkit.Machine()
 	if kb := memTotalKB(); kb > 0 {
-		fmt.Fprintf(&b, ", %d GiB", (kb+1<<19)>>20)
+		m += fmt.Sprintf(", %d GiB", (kb+1<<19)>>20)
 	}
-	return b.String()
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return ""
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
+	return m
 }
 
 func memTotalKB() int64 {

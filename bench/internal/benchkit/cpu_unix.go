@@ -1,15 +1,15 @@
 //go:build unix
 
-package main
+package benchkit
 
 import (
 	"syscall"
 	"time"
 )
 
-// selfCPU returns the CPU seconds (user + system) this process has used,
+// SelfCPU returns the CPU seconds (user + system) this process has used,
 // or -1.
-func selfCPU() float64 {
+func SelfCPU() float64 {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return -1
