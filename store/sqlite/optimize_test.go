@@ -73,15 +73,7 @@ func TestOptimize(t *testing.T) {
 // optimizeInterval.
 func TestOptimizeAfterCommits(t *testing.T) {
 	ctx := t.Context()
-	d, err := OpenData(ctx, filepath.Join(t.TempDir(), "env.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	s := schema.System()
-	if err := d.Sync(ctx, s); err != nil {
-		t.Fatal(err)
-	}
+	d, s := openSynced(t, filepath.Join(t.TempDir(), "env.db"))
 	acc := s.Table(schema.TableAccount)
 	for i := range optimizeCommits {
 		if _, err := d.Insert(ctx, acc, store.Row{"accountid": uuid.NewString(), "name": fmt.Sprintf("account %05d", i)}); err != nil {

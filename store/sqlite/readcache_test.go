@@ -22,15 +22,7 @@ import (
 func TestReadCache(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "env.db")
-	d, err := OpenData(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	s := schema.System()
-	if err := d.Sync(ctx, s); err != nil {
-		t.Fatal(err)
-	}
+	d, s := openSynced(t, path)
 	acc := s.Table(schema.TableAccount)
 	team := s.Table(schema.TableTeam)
 	user := s.Table(schema.TableSystemUser)
@@ -92,7 +84,7 @@ func TestReadCache(t *testing.T) {
 	if n := named("second"); n != 1 {
 		t.Fatalf("after Update: %d rows named second", n)
 	}
-	err = d.InTx(ctx, func(tx store.Data) error {
+	err := d.InTx(ctx, func(tx store.Data) error {
 		_, err := tx.Update(ctx, acc, id, store.Row{"name": "third"}, 0)
 		if r, _ := tx.Get(ctx, acc, id, nil); r["name"] != "third" {
 			t.Errorf("inside the transaction: %v", r["name"])
@@ -235,15 +227,7 @@ func TestCacheKey(t *testing.T) {
 // than the last commit made before their read began.
 func TestReadCacheConcurrent(t *testing.T) {
 	ctx := t.Context()
-	d, err := OpenData(ctx, filepath.Join(t.TempDir(), "env.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	s := schema.System()
-	if err := d.Sync(ctx, s); err != nil {
-		t.Fatal(err)
-	}
+	d, s := openSynced(t, filepath.Join(t.TempDir(), "env.db"))
 	acc := s.Table(schema.TableAccount)
 	id := uuid.NewString()
 	if _, err := d.Insert(ctx, acc, store.Row{"accountid": id, "name": "n", "numberofemployees": int64(0)}); err != nil {
@@ -289,4 +273,20 @@ func TestReadCacheConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+// openSynced opens (creating) the environment database path, closed when
+// the test ends, with the system tables.
+func openSynced(t *testing.T, path string) (*Data, *schema.Schema) {
+	t.Helper()
+	d, err := OpenData(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	s := schema.System()
+	if err := d.Sync(t.Context(), s); err != nil {
+		t.Fatal(err)
+	}
+	return d, s
 }
