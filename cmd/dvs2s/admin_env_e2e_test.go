@@ -207,4 +207,61 @@ func TestAdminEnvWithRunningServer(t *testing.T) {
 		got[daemon] != "E2E Integration" || got[worker] != "E2E Worker Role" {
 		t.Errorf("appuser list: %+v", list)
 	}
+
+	// Rows the server has read (and keeps in its read cache) change under
+	// the CLI, another connection to the database: the next reads show it
+	// within the cache's millisecond, not after the 2 s of the principal
+	// cache.
+	portal := url.Values{"grant_type": {"client_credentials"}, "client_id": {demo.PortalAppID},
+		"client_secret": {demo.PortalSecret}, "scope": {envURL + "/.default"}}
+	r, err := client.PostForm(s.Info.AuthorityHost+"/"+demo.ContosoTenantID+"/oauth2/v2.0/token", portal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(r.Body).Decode(&tok)
+	r.Body.Close()
+	if err != nil || tok.AccessToken == "" {
+		t.Fatalf("portal token: %d %v", r.StatusCode, err)
+	}
+	disabled := func() bool {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, envURL+"/api/data/v9.2/systemusers("+au.SystemUserID+")?$select=isdisabled", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		r, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		var row map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&row); err != nil || r.StatusCode != http.StatusOK {
+			t.Fatalf("GET systemusers: %d %v %v", r.StatusCode, row, err)
+		}
+		d, ok := row["isdisabled"].(bool)
+		if !ok {
+			t.Fatalf("GET systemusers: %v", row)
+		}
+		return d
+	}
+	for _, want := range []bool{true, false} {
+		for range 3 { // read, then from the cache
+			if disabled() == want {
+				t.Fatalf("isdisabled %v before the change", want)
+			}
+		}
+		cmd := "disable"
+		if !want {
+			cmd = "enable"
+		}
+		mustCLI(t, dir, "appuser", cmd, "--env", demo.EnvironmentName, "--app", daemon)
+		deadline := time.Now().Add(100 * time.Millisecond)
+		for disabled() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("isdisabled still %v 100 ms after appuser %s", !want, cmd)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 }
