@@ -602,6 +602,9 @@ func (d *Data) Get(ctx context.Context, t *schema.Table, id string, cols []strin
 	if err != nil {
 		return nil, err
 	}
+	if len(rows) == 0 { // a Query of the same text cached no row
+		return nil, store.ErrNotFound
+	}
 	return rows[0], nil
 }
 

@@ -201,6 +201,35 @@ func TestReadCache(t *testing.T) {
 	}
 }
 
+// TestReadCacheGetAfterQuery: a Query by primary id has Get's query text,
+// so they share cache entries; Get of an id a Query found no row for is
+// not found (not a panic), and a row found by either serves the other.
+func TestReadCacheGetAfterQuery(t *testing.T) {
+	ctx := t.Context()
+	d, s := openSynced(t, filepath.Join(t.TempDir(), "env.db"))
+	acc := s.Table(schema.TableAccount)
+	byID := func(id string) store.Query {
+		return store.Query{Where: store.Compare{Column: "accountid", Op: "eq", Value: id}}
+	}
+	missing := uuid.NewString()
+	if rows, err := d.Query(ctx, acc, byID(missing)); err != nil || len(rows) != 0 {
+		t.Fatalf("Query of a missing id: %v, %v", rows, err)
+	}
+	if _, err := d.Get(ctx, acc, missing, nil); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get of a missing id after its Query: %v", err)
+	}
+	id := uuid.NewString()
+	if _, err := d.Insert(ctx, acc, store.Row{"accountid": id, "name": "shared"}); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := d.Query(ctx, acc, byID(id)); err != nil || len(rows) != 1 {
+		t.Fatalf("Query: %v, %v", rows, err)
+	}
+	if r, err := d.Get(ctx, acc, id, nil); err != nil || r["name"] != "shared" {
+		t.Fatalf("Get after Query: %v, %v", r, err)
+	}
+}
+
 // TestCacheKey: distinct arguments give distinct keys.
 func TestCacheKey(t *testing.T) {
 	q := "SELECT ? , ?"
