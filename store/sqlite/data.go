@@ -100,8 +100,8 @@ func (d *Data) committed() {
 // guessed that "ownerid IN (two ids)" matches a handful of rows and walked
 // the owner index instead of the name index of a startswith filter: a
 // Basic user's list 9–12 times slower (docs/benchmarks.md, row-level
-// security). It runs after every Sync, so when an environment opens, and
-// every optimizeInterval.
+// security). It runs after every Sync (so when an environment opens),
+// every optimizeCommits commits and every optimizeInterval.
 func (d *Data) optimize(ctx context.Context) error {
 	c, err := d.db.Conn(ctx)
 	if err != nil {
