@@ -14,34 +14,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// Stack is the part of <data>/stack.json the benchmarks read.
-type Stack struct {
-	CAFile        string `json:"ca_file"`
-	AuthorityHost string `json:"authority_host"`
-	Tenants       []struct {
-		Name string `json:"name"`
-		ID   string `json:"id"`
-	} `json:"tenants"`
-	Apps []struct {
-		Name            string `json:"name"`
-		ClientID        string `json:"client_id"`
-		ClientSecret    string `json:"client_secret"`
-		CertificateFile string `json:"certificate_file"`
-		PrivateKeyFile  string `json:"private_key_file"`
-	} `json:"apps"`
-	Environments []struct {
-		Name string `json:"name"`
-		URL  string `json:"url"`
-	} `json:"environments"`
-}
+	"github.com/dvs2s/dvs2s/stack"
+)
 
 // Server is a running `dvs2s serve` process.
 type Server struct {
 	*Proc
-	Port int   // the identity service's; the demo environment is on Port+1
-	Info Stack // its stack.json
+	Port int        // the identity service's; the demo environment is on Port+1
+	Info stack.Info // its stack.json
 }
 
 // Serve starts `bin serve --data dataDir --port P --log-level warn`, then
@@ -77,7 +58,7 @@ func Serve(ctx context.Context, bin, dataDir string, ready time.Duration, args .
 		if err != nil {
 			continue
 		}
-		var info Stack
+		var info stack.Info
 		if json.Unmarshal(b, &info) != nil || !strings.HasSuffix(info.AuthorityHost, ":"+strconv.Itoa(port)) {
 			continue // being written, or left by an earlier start
 		}
