@@ -19,13 +19,13 @@ type Data struct {
 	db *sql.DB
 	q  querier // db, or the transaction inside InTx
 
-	mu     *sync.Mutex
-	schema **schema.Schema // last synced schema, shared with transactions
-	stmts  *stmtCache      // shared with transactions, used outside them
-	cache  *readCache      // nil: none; used outside transactions
-	stop   chan struct{}   // closed by Close: ends the periodic optimize
-	kick   chan struct{}   // asks for an optimize now (every optimizeCommits)
-	writes atomic.Int64    // commits
+	mu      *sync.Mutex
+	schema  **schema.Schema // last synced schema, shared with transactions
+	stmts   *stmtCache      // shared with transactions, used outside them
+	cache   *readCache      // nil: none; used outside transactions
+	stop    chan struct{}   // closed by Close: ends the periodic optimize
+	kick    chan struct{}   // asks for an optimize now (every optimizeCommits)
+	commits atomic.Int64    // through this Data: the read cache's generation
 }
 
 var _ store.Data = (*Data)(nil)
@@ -84,8 +84,7 @@ const (
 // committed records a commit: the read cache's entries are stale, and
 // statistics may be.
 func (d *Data) committed() {
-	d.cache.committed()
-	if d.writes.Add(1)%optimizeCommits == 0 {
+	if d.commits.Add(1)%optimizeCommits == 0 {
 		select {
 		case d.kick <- struct{}{}:
 		default: // one is pending
@@ -136,7 +135,10 @@ func (d *Data) optimizeEvery(every time.Duration, stop, kick <-chan struct{}) {
 // in bytes; 0 or less turns it off. It must not run concurrently with
 // reads.
 func (d *Data) SetReadCache(ctx context.Context, budget int64) error {
-	c, err := newReadCache(ctx, d.db, budget)
+	if d.cache == nil && budget <= 0 || d.cache != nil && d.cache.budget == budget {
+		return nil
+	}
+	c, err := newReadCache(ctx, d.db, budget, &d.commits)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ const DefaultReadCache = 32 << 20
 // so they may change them.
 type readCache struct {
 	budget int64
-	gen    atomic.Int64 // commits through this Data
+	gen    *atomic.Int64 // commits through this Data (Data.commits)
 
 	vmu    sync.Mutex // serialises the use of conn, guards dv and polled
 	conn   *sql.Conn  // never writes; nil once broken
@@ -74,8 +74,8 @@ type cached struct {
 }
 
 // newReadCache opens the cache's connection to db; budget ≤ 0 disables it
-// (nil).
-func newReadCache(ctx context.Context, db *sql.DB, budget int64) (*readCache, error) {
+// (nil). gen counts the commits through the Data the cache serves.
+func newReadCache(ctx context.Context, db *sql.DB, budget int64, gen *atomic.Int64) (*readCache, error) {
 	if budget <= 0 {
 		return nil, nil
 	}
@@ -83,7 +83,7 @@ func newReadCache(ctx context.Context, db *sql.DB, budget int64) (*readCache, er
 	if err != nil {
 		return nil, err
 	}
-	c := &readCache{budget: budget, conn: conn, dest: make([]driver.Value, 1), m: map[string]*cached{}}
+	c := &readCache{budget: budget, gen: gen, conn: conn, dest: make([]driver.Value, 1), m: map[string]*cached{}}
 	err = conn.Raw(func(dc any) error {
 		p, ok := dc.(driver.ConnPrepareContext)
 		if !ok {
@@ -113,13 +113,6 @@ func (c *readCache) close() {
 		c.conn.Raw(func(any) error { return c.stmt.Close() })
 		c.conn.Close()
 		c.conn = nil
-	}
-}
-
-// committed records a commit through this Data.
-func (c *readCache) committed() {
-	if c != nil {
-		c.gen.Add(1)
 	}
 }
 
